@@ -1,0 +1,269 @@
+/*
+ * voxpipe: load 3D medical volumes and augment them on the GPU.
+ *
+ * The whole public C API. Every other symbol of the library is hidden.
+ *
+ * Conventions, written once:
+ * - Every fallible call returns a vp_status; VP_OK is 0. On failure the
+ *   calling thread's message (vp_last_error) says what and where, e.g.
+ *   "case_017.nii.gz: dim[2] = -4 is negative". The library never aborts.
+ * - Objects are opaque handles. A function that returns an object through
+ *   an out-pointer gives the caller one reference; vp_*_release (or
+ *   vp_*_destroy) drops it and accepts NULL. Out-pointers are left NULL on
+ *   failure, so releasing them unconditionally is always safe.
+ * - Arrays are channel-first, spatial last, C order: [C,] D, H, W. NIfTI's
+ *   (x, y, z, t) becomes (t, z, y, x); spacing is (dz, dy, dx); the affine
+ *   stays NIfTI's voxel (i, j, k) -> world (x, y, z). See docs/conventions.md.
+ */
+#ifndef VOXPIPE_H
+#define VOXPIPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VP_VERSION_MAJOR 0
+#define VP_VERSION_MINOR 1
+#define VP_VERSION_PATCH 0
+#define VP_VERSION_STRING "0.1.0"
+
+#if defined(VP_BUILDING_LIBRARY) && defined(__GNUC__)
+#define VP_API __attribute__((visibility("default")))
+#else
+#define VP_API
+#endif
+
+/* "0.1.0" plus the backends built in, e.g. "0.1.0 (cuda)". */
+VP_API const char *vp_version(void);
+/* Nonzero when the library was built with its CUDA backend. */
+VP_API int vp_has_cuda(void);
+
+/* ------------------------------------------------------------------ */
+/* Status codes                                                        */
+
+/* X(name, value, description): the one table of status codes. */
+#define VP_STATUS_TABLE(X)                                                     \
+  X(VP_OK, 0, "success")                                                      \
+  X(VP_ERR_INVALID_ARG, 1, "invalid argument")                                \
+  X(VP_ERR_IO, 2, "input/output error")                                       \
+  X(VP_ERR_FORMAT, 3, "malformed or truncated file")                          \
+  X(VP_ERR_UNSUPPORTED, 4, "unsupported feature")                             \
+  X(VP_ERR_NOMEM, 5, "out of memory")                                         \
+  X(VP_ERR_OVERFLOW, 6, "size overflow")                                      \
+  X(VP_ERR_OUT_OF_BOUNDS, 7, "region out of bounds")                          \
+  X(VP_ERR_CUDA, 8, "CUDA error")                                             \
+  X(VP_ERR_NO_DEVICE, 9, "no CUDA device or CUDA backend")                    \
+  X(VP_ERR_INTERNAL, 10, "internal error")
+
+typedef enum vp_status {
+#define VP_X_ENUM(name, value, desc) name = value,
+  VP_STATUS_TABLE(VP_X_ENUM)
+#undef VP_X_ENUM
+} vp_status;
+
+/* "VP_ERR_IO" for VP_ERR_IO; "VP_UNKNOWN_STATUS" for values not in the table. */
+VP_API const char *vp_status_name(vp_status s);
+/* The table's one-line description. */
+VP_API const char *vp_status_desc(vp_status s);
+/* The calling thread's last error message ("" when none). Valid until the
+ * thread's next failing call. */
+VP_API const char *vp_last_error(void);
+VP_API void vp_clear_error(void);
+
+/* ------------------------------------------------------------------ */
+/* Data types                                                          */
+
+typedef enum vp_dtype {
+  VP_U8 = 0,
+  VP_I8,
+  VP_U16,
+  VP_I16,
+  VP_U32,
+  VP_I32,
+  VP_I64,
+  VP_F16,
+  VP_F32,
+  VP_F64,
+  VP_DTYPE_COUNT
+} vp_dtype;
+
+/* Bytes per element; 0 for an invalid dtype. */
+VP_API size_t vp_dtype_size(vp_dtype t);
+/* NumPy's name: "uint8", "int16", "float32", ...; NULL when invalid. */
+VP_API const char *vp_dtype_name(vp_dtype t);
+/* Accepts NumPy names ("int16") and short names ("i16", "f32"). */
+VP_API vp_status vp_dtype_from_name(const char *name, vp_dtype *out);
+
+/* ------------------------------------------------------------------ */
+/* Memory and devices                                                  */
+
+typedef enum vp_memkind {
+  VP_MEM_HOST = 0,   /* pageable host memory */
+  VP_MEM_PINNED = 1, /* page-locked host memory (CUDA host allocation) */
+  VP_MEM_DEVICE = 2  /* GPU memory (stream-ordered pool) */
+} vp_memkind;
+
+/* Number of usable CUDA devices; 0 without the CUDA backend or a GPU. */
+VP_API int vp_cuda_device_count(void);
+
+/* ------------------------------------------------------------------ */
+/* Tensors                                                             */
+
+#define VP_MAX_NDIM 5
+
+/* One sample: dtype, shape, memory, data, spacing and affine. Reference
+ * counted; the data stays alive while any reference (a DLPack capsule
+ * included) is held. */
+typedef struct vp_tensor vp_tensor;
+
+/* A new, uninitialised C-contiguous tensor. The trailing min(ndim, 3) axes
+ * are spatial; spacing starts at 1 and the affine at the identity. */
+VP_API vp_status vp_tensor_create(vp_dtype dtype, int ndim, const int64_t *shape,
+                                  vp_memkind mem, int device, vp_tensor **out);
+/* Wraps memory the library does not own; `deleter(ctx)` runs when the last
+ * reference goes (deleter may be NULL). On failure deleter is not called. */
+VP_API vp_status vp_tensor_wrap(vp_dtype dtype, int ndim, const int64_t *shape,
+                                void *data, vp_memkind mem, int device,
+                                void (*deleter)(void *ctx), void *ctx,
+                                vp_tensor **out);
+VP_API void vp_tensor_retain(vp_tensor *t);
+/* Drops one reference; accepts NULL. */
+VP_API void vp_tensor_release(vp_tensor *t);
+
+VP_API vp_dtype vp_tensor_dtype(const vp_tensor *t);
+VP_API int vp_tensor_ndim(const vp_tensor *t);
+/* Pointer to ndim extents, valid while t lives. */
+VP_API const int64_t *vp_tensor_shape(const vp_tensor *t);
+VP_API int64_t vp_tensor_numel(const vp_tensor *t);
+VP_API size_t vp_tensor_nbytes(const vp_tensor *t);
+VP_API void *vp_tensor_data(const vp_tensor *t);
+VP_API vp_memkind vp_tensor_memkind(const vp_tensor *t);
+VP_API int vp_tensor_device(const vp_tensor *t);
+
+/* Number of trailing spatial axes (1..3), and their spacing in array order
+ * (dz, dy, dx for 3D). */
+VP_API int vp_tensor_spatial_ndim(const vp_tensor *t);
+VP_API void vp_tensor_spacing(const vp_tensor *t, double *spacing /* [3] */);
+VP_API vp_status vp_tensor_set_spacing(vp_tensor *t, int n, const double *spacing);
+/* 4x4 row-major voxel (i, j, k) -> world (x, y, z) affine, NIfTI's axes. */
+VP_API void vp_tensor_affine(const vp_tensor *t, double *affine /* [16] */);
+VP_API vp_status vp_tensor_set_affine(vp_tensor *t, const double *affine);
+
+/* A new tensor in `mem` on `device` holding a copy of t's data and metadata
+ * (synchronous). */
+VP_API vp_status vp_tensor_copy_to(const vp_tensor *t, vp_memkind mem, int device,
+                                   vp_tensor **out);
+
+/* DLPack export, without copy: *out is a DLManagedTensor* (dlpack.h) whose
+ * deleter drops the reference it holds on t. */
+VP_API vp_status vp_tensor_to_dlpack(vp_tensor *t, void **out);
+/* DLPack import, without copy: takes ownership of a DLManagedTensor* (its
+ * deleter runs when the tensor is released), also on failure. The tensor
+ * must be compact and row-major. */
+VP_API vp_status vp_tensor_from_dlpack(void *managed, vp_tensor **out);
+
+/* ------------------------------------------------------------------ */
+/* Reading and writing volumes                                         */
+
+typedef enum vp_oob_policy {
+  VP_OOB_ERROR = 0, /* a region outside the volume is an error */
+  VP_OOB_PAD = 1,   /* out-of-bounds voxels take the fill value */
+  VP_OOB_TRIM = 2   /* the region is clipped to the volume */
+} vp_oob_policy;
+
+typedef struct vp_load_opts {
+  /* NIfTI: keep the stored values, ignoring scl_slope/scl_inter. */
+  int raw;
+  /* Region of interest in array order; roi_ndim 0 = the whole volume.
+   * roi_ndim may be less than the array's ndim: it then names the trailing
+   * (spatial) axes and leading axes are read whole. */
+  int roi_ndim;
+  int64_t roi_start[VP_MAX_NDIM];
+  int64_t roi_shape[VP_MAX_NDIM];
+  vp_oob_policy oob;
+  double fill;
+  /* 1: map the file instead of reading it with pread (uncompressed only). */
+  int use_mmap;
+} vp_load_opts;
+
+/* Defaults: scaled, whole volume, pread. */
+VP_API void vp_load_opts_init(vp_load_opts *o);
+
+/* Loads .npy, .nii, .nii.gz, .hdr(.gz)/.img(.gz) by file name into host
+ * memory. opts may be NULL. */
+VP_API vp_status vp_load(const char *path, const vp_load_opts *opts, vp_tensor **out);
+
+typedef struct vp_save_opts {
+  int compress_level; /* gzip level 1..12 for .nii.gz (libdeflate); 0 = 6 */
+  int threads;        /* gzip threads; 0 = all cores */
+} vp_save_opts;
+
+VP_API void vp_save_opts_init(vp_save_opts *o);
+/* Saves a host tensor as .npy, .nii or .nii.gz (by file name), writing a
+ * temporary file and renaming it, so a failure leaves no partial file. */
+VP_API vp_status vp_save(const char *path, const vp_tensor *t, const vp_save_opts *opts);
+
+/* Header facts without reading the data (for `voxpipe info`). */
+typedef struct vp_file_info {
+  char format[16]; /* "npy", "nifti1", "nifti2" */
+  vp_dtype dtype;  /* dtype a load returns (after scaling) */
+  vp_dtype stored_dtype;
+  int ndim;
+  int64_t shape[VP_MAX_NDIM];
+  double spacing[3];
+  double affine[16];
+  double scl_slope, scl_inter; /* 1, 0 when unscaled */
+  int big_endian;
+  int fortran_order;
+  int compressed;
+} vp_file_info;
+
+VP_API vp_status vp_file_info_read(const char *path, vp_file_info *out);
+
+/* Bytes read from files by this thread since the last reset (counts both
+ * pread and, for mapped files, bytes copied from the mapping). */
+VP_API uint64_t vp_io_bytes_read(void);
+VP_API void vp_io_reset_bytes_read(void);
+
+/* ------------------------------------------------------------------ */
+/* Synthetic datasets                                                  */
+
+typedef enum vp_synth_kind {
+  VP_SYNTH_BRATS = 0, /* 4 MRI modalities + tumour labels {0,1,2,4} */
+  VP_SYNTH_KITS = 1   /* 1 CT channel in HU + labels {0,1,2} */
+} vp_synth_kind;
+
+typedef struct vp_synth_opts {
+  vp_synth_kind kind;
+  uint64_t seed;
+  int num_cases;
+  /* Case size (D, H, W); zeros = the kind's default (brats 155x240x240;
+   * kits: drawn per case in KiTS19's range, scaled by `scale`). */
+  int64_t shape[3];
+  double scale; /* kits: multiplies the drawn shape; 0 = 1 */
+  /* 0 = .nii.gz (imagesTr/, labelsTr/); 1 = .npy as MLPerf/nnU-Net
+   * preprocessing leaves it: case_XXXXX_x.npy float32 (1|4, D, H, W),
+   * normalised, and case_XXXXX_y.npy uint8 (1, D, H, W). */
+  int format;
+  int threads;  /* 0 = all cores */
+} vp_synth_opts;
+
+VP_API void vp_synth_opts_init(vp_synth_opts *o);
+/* One case, deterministic in (seed, kind, case index, shape), whatever the
+ * thread count: image [C, D, H, W] int16 (brats: 4 channels; kits: 1
+ * channel in HU) and label [D, H, W] uint8, with spacing and affine. */
+VP_API vp_status vp_synth_case(const vp_synth_opts *o, int case_index,
+                               vp_tensor **image, vp_tensor **label);
+/* Writes num_cases cases and a dataset.json (MSD style) into dir.
+ * progress(done, total, ctx) is called after each case (may be NULL). */
+VP_API vp_status vp_synth_dataset(const vp_synth_opts *o, const char *dir,
+                                  void (*progress)(int done, int total, void *ctx),
+                                  void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VOXPIPE_H */

@@ -1,0 +1,38 @@
+/* The CUDA runtime behind statuses: every CUDA error becomes VP_ERR_CUDA
+ * (or VP_ERR_NO_DEVICE / VP_ERR_NOMEM) with a message naming the call.
+ * Built against cudart when CUDA is found (VP_HAVE_CUDA); otherwise every
+ * call reports VP_ERR_NO_DEVICE. */
+#ifndef VP_CORE_CUDA_RT_H
+#define VP_CORE_CUDA_RT_H
+
+#include <stddef.h>
+
+#include "voxpipe.h"
+
+/* An opaque cudaStream_t. */
+typedef void *vp_stream;
+
+vp_status vp_cuda_device_alloc(int device, size_t bytes, void **out);
+void vp_cuda_device_free(int device, void *ptr);
+vp_status vp_cuda_pinned_alloc(size_t bytes, void **out);
+void vp_cuda_pinned_free(void *ptr, size_t bytes);
+void vp_cuda_pinned_trim(void);
+vp_status vp_cuda_memcpy(void *dst, const void *src, size_t bytes);
+vp_status vp_cuda_memcpy_async(void *dst, const void *src, size_t bytes, vp_stream s);
+vp_status vp_cuda_stream_create(int device, vp_stream *out);
+void vp_cuda_stream_destroy(vp_stream s);
+vp_status vp_cuda_stream_sync(vp_stream s);
+vp_status vp_cuda_set_device(int device);
+
+#ifdef VP_HAVE_CUDA
+#include <cuda_runtime_api.h>
+/* Turns a cudaError_t into a status with "what: cudaErrorX (text)". */
+vp_status vp_cuda_status(cudaError_t e, const char *what);
+#define VP_CUDA_TRY(call)                                                      \
+  do {                                                                         \
+    cudaError_t vp_cuda_e_ = (call);                                           \
+    if (vp_cuda_e_ != cudaSuccess) return vp_cuda_status(vp_cuda_e_, #call);   \
+  } while (0)
+#endif
+
+#endif

@@ -1,0 +1,81 @@
+/* Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2,
+ * 3", SC'11), one header for C and CUDA.
+ *
+ * voxpipe's random values are pure functions of a counter and a key:
+ *   key     = vp_rng_key_make(pipeline seed, op instance)
+ *   counter = (element lo, element hi, sample index, iteration)
+ * so the numbers do not depend on thread count, block layout, device or
+ * batch composition, and the GPU draws what the CPU draws. */
+#ifndef VP_CORE_PHILOX_H
+#define VP_CORE_PHILOX_H
+
+#include <stdint.h>
+
+#if defined(__CUDACC__)
+#define VP_HD __host__ __device__ __forceinline__
+#else
+#define VP_HD static inline
+#endif
+
+typedef struct vp_u32x4 {
+  uint32_t v[4];
+} vp_u32x4;
+
+typedef struct vp_rng_key {
+  uint32_t k0, k1;
+} vp_rng_key;
+
+VP_HD uint32_t vp_mulhilo32(uint32_t a, uint32_t b, uint32_t *hi) {
+  uint64_t p = (uint64_t)a * (uint64_t)b;
+  *hi = (uint32_t)(p >> 32);
+  return (uint32_t)p;
+}
+
+VP_HD vp_u32x4 vp_philox4x32_10(vp_u32x4 c, vp_rng_key k) {
+  const uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u;
+  const uint32_t W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+  uint32_t k0 = k.k0, k1 = k.k1;
+  for (int r = 0; r < 10; r++) {
+    uint32_t hi0, hi1;
+    uint32_t lo0 = vp_mulhilo32(M0, c.v[0], &hi0);
+    uint32_t lo1 = vp_mulhilo32(M1, c.v[2], &hi1);
+    vp_u32x4 n;
+    n.v[0] = hi1 ^ c.v[1] ^ k0;
+    n.v[1] = lo1;
+    n.v[2] = hi0 ^ c.v[3] ^ k1;
+    n.v[3] = lo0;
+    c = n;
+    k0 += W0;
+    k1 += W1;
+  }
+  return c;
+}
+
+/* The stream key of one op instance under one pipeline seed. */
+VP_HD vp_rng_key vp_rng_key_make(uint64_t seed, uint32_t op) {
+  vp_u32x4 c = {{op, 0x766f7870u /* "voxp" */, 0, 0}};
+  vp_rng_key k = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+  vp_u32x4 r = vp_philox4x32_10(c, k);
+  vp_rng_key out = {r.v[0], r.v[1]};
+  return out;
+}
+
+/* Four 32-bit words for (iteration, sample, element). */
+VP_HD vp_u32x4 vp_rng_draw(vp_rng_key k, uint32_t iteration, uint32_t sample,
+                           uint64_t element) {
+  vp_u32x4 c = {{(uint32_t)element, (uint32_t)(element >> 32), sample, iteration}};
+  return vp_philox4x32_10(c, k);
+}
+
+/* Uniform in the open interval (0, 1), 24 bits, exact in float. */
+VP_HD float vp_u01f(uint32_t x) {
+  return (float)(x >> 8) * 5.9604644775390625e-08f + 2.98023223876953125e-08f;
+}
+
+/* Uniform in (0, 1) with 53 bits from two words. */
+VP_HD double vp_u01d(uint32_t hi, uint32_t lo) {
+  uint64_t m = ((uint64_t)hi << 21) ^ (uint64_t)(lo >> 11);
+  return ((double)m + 0.5) * 1.1102230246251565e-16;
+}
+
+#endif

@@ -1,0 +1,9 @@
+#include <stdio.h>
+
+#include "cli.h"
+
+int cmd_info(int argc, char **argv) {
+  (void)argc, (void)argv;
+  fprintf(stderr, "voxpipe info: not built yet\n");
+  return 2;
+}
