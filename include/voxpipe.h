@@ -157,6 +157,14 @@ VP_API vp_status vp_tensor_set_affine(vp_tensor *t, const double *affine);
 VP_API vp_status vp_tensor_copy_to(const vp_tensor *t, vp_memkind mem, int device,
                                    vp_tensor **out);
 
+/* Minimum, maximum and mean over all elements of a host tensor (NaNs
+ * skipped); an empty tensor gives NaN for all three. */
+VP_API vp_status vp_tensor_stats(const vp_tensor *t, double *min, double *max, double *mean);
+
+/* A new host tensor of `dtype` with t's values: floats to integers round to
+ * nearest (ties to even) and saturate, NaN becomes 0; metadata is kept. */
+VP_API vp_status vp_tensor_astype(const vp_tensor *t, vp_dtype dtype, vp_tensor **out);
+
 /* DLPack export, without copy: *out is a DLManagedTensor* (dlpack.h) whose
  * deleter drops the reference it holds on t. */
 VP_API vp_status vp_tensor_to_dlpack(vp_tensor *t, void **out);

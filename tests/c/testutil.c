@@ -15,6 +15,11 @@ static void cleanup(void) {
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
 }
 
+const char *vp_test_data_dir(void) {
+  const char *e = getenv("VP_TEST_DATA_DIR");
+  return e && *e ? e : VP_TEST_DATA_DIR;
+}
+
 const char *vp_test_tmpdir(void) {
   if (!tmpdir[0]) {
     const char *base = getenv("TMPDIR");

@@ -19,6 +19,9 @@
     if (s_ != VP_OK) fail_msg("%s -> %s: %s", #expr, vp_status_name(s_), vp_last_error()); \
   } while (0)
 
+/* tests/data: $VP_TEST_DATA_DIR when set (the build may run elsewhere,
+ * e.g. on the GPU host), else the source tree's folder. */
+const char *vp_test_data_dir(void);
 /* A fresh temporary directory (removed with its files at exit). */
 const char *vp_test_tmpdir(void);
 /* tmpdir/name in a static rotating buffer. */

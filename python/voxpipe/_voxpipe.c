@@ -1,0 +1,361 @@
+/* voxpipe._voxpipe: the thin C layer under the Python package, on the
+ * stable ABI. It holds vp_tensor handles in capsules and moves data in and
+ * out through DLPack; python/voxpipe/__init__.py builds the user-facing API
+ * on top. Uses the public API (voxpipe.h) only. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <dlpack/dlpack.h>
+#include <string.h>
+
+#include "voxpipe.h"
+
+#define TENSOR_CAPSULE "voxpipe.tensor"
+
+static PyObject *VoxpipeError;
+
+/* Raises the Python exception that fits the status, with the library's
+ * per-thread message. */
+static PyObject *raise_status(vp_status s) {
+  PyObject *type = VoxpipeError;
+  if (s == VP_ERR_INVALID_ARG || s == VP_ERR_OUT_OF_BOUNDS || s == VP_ERR_OVERFLOW)
+    type = PyExc_ValueError;
+  else if (s == VP_ERR_IO)
+    type = PyExc_OSError;
+  else if (s == VP_ERR_NOMEM)
+    type = PyExc_MemoryError;
+  const char *msg = vp_last_error();
+  PyErr_Format(type, "%s", msg && *msg ? msg : vp_status_desc(s));
+  return NULL;
+}
+
+static void tensor_capsule_free(PyObject *cap) {
+  vp_tensor *t = PyCapsule_GetPointer(cap, TENSOR_CAPSULE);
+  if (t) {
+    vp_tensor_release(t);
+  } else {
+    PyErr_Clear();
+  }
+}
+
+static PyObject *wrap_tensor(vp_tensor *t) {
+  PyObject *cap = PyCapsule_New(t, TENSOR_CAPSULE, tensor_capsule_free);
+  if (!cap) vp_tensor_release(t);
+  return cap;
+}
+
+static vp_tensor *get_tensor(PyObject *cap) {
+  return PyCapsule_GetPointer(cap, TENSOR_CAPSULE);
+}
+
+/* Reads a sequence of up to `max` ints; returns the count or -1. */
+static int read_int64s(PyObject *seq, int64_t *out, int max, const char *what) {
+  PyObject *fast = PySequence_Fast(seq, what);
+  if (!fast) return -1;
+  Py_ssize_t n = PySequence_Size(fast);
+  if (n > max) {
+    Py_DECREF(fast);
+    PyErr_Format(PyExc_ValueError, "%s: at most %d values, got %zd", what, max, n);
+    return -1;
+  }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *item = PySequence_GetItem(fast, i);
+    if (!item) {
+      Py_DECREF(fast);
+      return -1;
+    }
+    long long v = PyLong_AsLongLong(item);
+    Py_DECREF(item);
+    if (v == -1 && PyErr_Occurred()) {
+      Py_DECREF(fast);
+      return -1;
+    }
+    out[i] = v;
+  }
+  Py_DECREF(fast);
+  return (int)n;
+}
+
+static int read_doubles(PyObject *seq, double *out, int max, const char *what) {
+  PyObject *fast = PySequence_Fast(seq, what);
+  if (!fast) return -1;
+  Py_ssize_t n = PySequence_Size(fast);
+  if (n > max) {
+    Py_DECREF(fast);
+    PyErr_Format(PyExc_ValueError, "%s: at most %d values, got %zd", what, max, n);
+    return -1;
+  }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *item = PySequence_GetItem(fast, i);
+    if (!item) {
+      Py_DECREF(fast);
+      return -1;
+    }
+    double v = PyFloat_AsDouble(item);
+    Py_DECREF(item);
+    if (v == -1.0 && PyErr_Occurred()) {
+      Py_DECREF(fast);
+      return -1;
+    }
+    out[i] = v;
+  }
+  Py_DECREF(fast);
+  return (int)n;
+}
+
+static PyObject *py_load(PyObject *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"path", "roi_start", "roi_shape", "oob", "fill", "raw", "mmap", NULL};
+  const char *path;
+  PyObject *start = Py_None, *shape = Py_None;
+  int oob = 0, raw = 0, use_mmap = 0;
+  double fill = 0.0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OOidpp", kwlist, &path, &start, &shape, &oob,
+                                   &fill, &raw, &use_mmap))
+    return NULL;
+  vp_load_opts o;
+  vp_load_opts_init(&o);
+  o.raw = raw;
+  o.use_mmap = use_mmap;
+  o.fill = fill;
+  o.oob = (vp_oob_policy)oob;
+  if (start != Py_None || shape != Py_None) {
+    if (start == Py_None || shape == Py_None) {
+      PyErr_SetString(PyExc_ValueError, "roi: give both start and shape");
+      return NULL;
+    }
+    int a = read_int64s(start, o.roi_start, VP_MAX_NDIM, "roi start");
+    if (a < 0) return NULL;
+    int b = read_int64s(shape, o.roi_shape, VP_MAX_NDIM, "roi shape");
+    if (b < 0) return NULL;
+    if (a != b) {
+      PyErr_Format(PyExc_ValueError, "roi: start has %d values but shape has %d", a, b);
+      return NULL;
+    }
+    o.roi_ndim = a;
+  }
+  vp_tensor *t = NULL;
+  vp_status s;
+  Py_BEGIN_ALLOW_THREADS s = vp_load(path, &o, &t);
+  Py_END_ALLOW_THREADS if (s != VP_OK) return raise_status(s);
+  return wrap_tensor(t);
+}
+
+static PyObject *py_info(PyObject *self, PyObject *arg) {
+  vp_tensor *t = get_tensor(arg);
+  if (!t) return NULL;
+  int nd = vp_tensor_ndim(t);
+  const int64_t *sh = vp_tensor_shape(t);
+  PyObject *shape = PyTuple_New(nd);
+  for (int i = 0; i < nd; i++) PyTuple_SetItem(shape, i, PyLong_FromLongLong(sh[i]));
+  int ns = vp_tensor_spatial_ndim(t);
+  double sp[3], af[16];
+  vp_tensor_spacing(t, sp);
+  vp_tensor_affine(t, af);
+  PyObject *spacing = PyTuple_New(ns);
+  for (int i = 0; i < ns; i++) PyTuple_SetItem(spacing, i, PyFloat_FromDouble(sp[i]));
+  PyObject *affine = PyTuple_New(16);
+  for (int i = 0; i < 16; i++) PyTuple_SetItem(affine, i, PyFloat_FromDouble(af[i]));
+  return Py_BuildValue("(NsNNii)", shape, vp_dtype_name(vp_tensor_dtype(t)), spacing, affine,
+                       (int)vp_tensor_memkind(t), vp_tensor_device(t));
+}
+
+static void dltensor_capsule_free(PyObject *cap) {
+  /* Unconsumed capsules still own their tensor; consumers rename them. */
+  if (PyCapsule_IsValid(cap, "dltensor")) {
+    DLManagedTensor *m = PyCapsule_GetPointer(cap, "dltensor");
+    if (m && m->deleter) m->deleter(m);
+  }
+}
+
+static PyObject *py_to_dlpack(PyObject *self, PyObject *arg) {
+  vp_tensor *t = get_tensor(arg);
+  if (!t) return NULL;
+  void *m = NULL;
+  vp_status s = vp_tensor_to_dlpack(t, &m);
+  if (s != VP_OK) return raise_status(s);
+  PyObject *cap = PyCapsule_New(m, "dltensor", dltensor_capsule_free);
+  if (!cap) ((DLManagedTensor *)m)->deleter(m);
+  return cap;
+}
+
+static PyObject *py_from_dlpack(PyObject *self, PyObject *cap) {
+  if (!PyCapsule_IsValid(cap, "dltensor")) {
+    PyErr_SetString(PyExc_TypeError,
+                    "expected an unconsumed 'dltensor' capsule (from obj.__dlpack__())");
+    return NULL;
+  }
+  DLManagedTensor *m = PyCapsule_GetPointer(cap, "dltensor");
+  if (PyCapsule_SetName(cap, "used_dltensor") != 0) return NULL;
+  vp_tensor *t = NULL;
+  vp_status s = vp_tensor_from_dlpack(m, &t); /* owns m from here, also on failure */
+  if (s != VP_OK) return raise_status(s);
+  return wrap_tensor(t);
+}
+
+static PyObject *py_set_meta(PyObject *self, PyObject *args) {
+  PyObject *cap, *spacing, *affine;
+  if (!PyArg_ParseTuple(args, "OOO", &cap, &spacing, &affine)) return NULL;
+  vp_tensor *t = get_tensor(cap);
+  if (!t) return NULL;
+  if (spacing != Py_None) {
+    double sp[3];
+    int n = read_doubles(spacing, sp, 3, "spacing");
+    if (n < 0) return NULL;
+    vp_status s = vp_tensor_set_spacing(t, n, sp);
+    if (s != VP_OK) return raise_status(s);
+  }
+  if (affine != Py_None) {
+    double af[16];
+    int n = read_doubles(affine, af, 16, "affine");
+    if (n < 0) return NULL;
+    if (n != 16) {
+      PyErr_Format(PyExc_ValueError, "affine: expected 4x4 = 16 values, got %d", n);
+      return NULL;
+    }
+    vp_status s = vp_tensor_set_affine(t, af);
+    if (s != VP_OK) return raise_status(s);
+  }
+  Py_RETURN_NONE;
+}
+
+static PyObject *py_save(PyObject *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"path", "tensor", "compress_level", "threads", NULL};
+  const char *path;
+  PyObject *cap;
+  int level = 6, threads = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|ii", kwlist, &path, &cap, &level, &threads))
+    return NULL;
+  vp_tensor *t = get_tensor(cap);
+  if (!t) return NULL;
+  vp_save_opts o;
+  vp_save_opts_init(&o);
+  o.compress_level = level;
+  o.threads = threads;
+  vp_status s;
+  Py_BEGIN_ALLOW_THREADS s = vp_save(path, t, &o);
+  Py_END_ALLOW_THREADS if (s != VP_OK) return raise_status(s);
+  Py_RETURN_NONE;
+}
+
+static PyObject *py_copy_to(PyObject *self, PyObject *args) {
+  PyObject *cap;
+  int mem, device;
+  if (!PyArg_ParseTuple(args, "Oii", &cap, &mem, &device)) return NULL;
+  vp_tensor *t = get_tensor(cap);
+  if (!t) return NULL;
+  vp_tensor *o = NULL;
+  vp_status s;
+  Py_BEGIN_ALLOW_THREADS s = vp_tensor_copy_to(t, (vp_memkind)mem, device, &o);
+  Py_END_ALLOW_THREADS if (s != VP_OK) return raise_status(s);
+  return wrap_tensor(o);
+}
+
+static PyObject *py_file_info(PyObject *self, PyObject *args) {
+  const char *path;
+  if (!PyArg_ParseTuple(args, "s", &path)) return NULL;
+  vp_file_info fi;
+  vp_status s = vp_file_info_read(path, &fi);
+  if (s != VP_OK) return raise_status(s);
+  PyObject *shape = PyTuple_New(fi.ndim);
+  for (int i = 0; i < fi.ndim; i++) PyTuple_SetItem(shape, i, PyLong_FromLongLong(fi.shape[i]));
+  PyObject *affine = PyTuple_New(16);
+  for (int i = 0; i < 16; i++) PyTuple_SetItem(affine, i, PyFloat_FromDouble(fi.affine[i]));
+  return Py_BuildValue(
+      "{s:s,s:s,s:s,s:N,s:(ddd),s:N,s:d,s:d,s:O,s:O,s:O}", "format", fi.format, "dtype",
+      vp_dtype_name(fi.dtype), "stored_dtype", vp_dtype_name(fi.stored_dtype), "shape", shape,
+      "spacing", fi.spacing[0], fi.spacing[1], fi.spacing[2], "affine", affine, "scl_slope",
+      fi.scl_slope, "scl_inter", fi.scl_inter, "big_endian", fi.big_endian ? Py_True : Py_False,
+      "fortran_order", fi.fortran_order ? Py_True : Py_False, "compressed",
+      fi.compressed ? Py_True : Py_False);
+}
+
+static PyObject *py_synth_case(PyObject *self, PyObject *args, PyObject *kw) {
+  static char *kwlist[] = {"kind", "seed", "case", "shape", "scale", "threads", NULL};
+  int kind = 0, index = 0, threads = 0;
+  unsigned long long seed = 0;
+  PyObject *shape = Py_None;
+  double scale = 0.0;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "i|KiOdi", kwlist, &kind, &seed, &index, &shape,
+                                   &scale, &threads))
+    return NULL;
+  vp_synth_opts o;
+  vp_synth_opts_init(&o);
+  o.kind = (vp_synth_kind)kind;
+  o.seed = seed;
+  o.scale = scale;
+  o.threads = threads;
+  if (shape != Py_None) {
+    int n = read_int64s(shape, o.shape, 3, "shape");
+    if (n < 0) return NULL;
+    if (n != 3) {
+      PyErr_SetString(PyExc_ValueError, "shape: expected (D, H, W)");
+      return NULL;
+    }
+  }
+  vp_tensor *img = NULL, *lbl = NULL;
+  vp_status s;
+  Py_BEGIN_ALLOW_THREADS s = vp_synth_case(&o, index, &img, &lbl);
+  Py_END_ALLOW_THREADS if (s != VP_OK) return raise_status(s);
+  PyObject *a = wrap_tensor(img);
+  if (!a) {
+    vp_tensor_release(lbl);
+    return NULL;
+  }
+  PyObject *b = wrap_tensor(lbl);
+  if (!b) {
+    Py_DECREF(a);
+    return NULL;
+  }
+  return Py_BuildValue("(NN)", a, b);
+}
+
+static PyObject *py_io_bytes_read(PyObject *self, PyObject *unused) {
+  return PyLong_FromUnsignedLongLong(vp_io_bytes_read());
+}
+
+static PyObject *py_io_reset(PyObject *self, PyObject *unused) {
+  vp_io_reset_bytes_read();
+  Py_RETURN_NONE;
+}
+
+static PyObject *py_version(PyObject *self, PyObject *unused) {
+  return PyUnicode_FromString(vp_version());
+}
+
+static PyObject *py_cuda_device_count(PyObject *self, PyObject *unused) {
+  return PyLong_FromLong(vp_cuda_device_count());
+}
+
+static PyMethodDef methods[] = {
+    {"load", (PyCFunction)(void (*)(void))py_load, METH_VARARGS | METH_KEYWORDS,
+     "load(path, roi_start=None, roi_shape=None, oob=0, fill=0.0, raw=False, mmap=False)"},
+    {"info", py_info, METH_O, "info(handle) -> (shape, dtype, spacing, affine16, mem, device)"},
+    {"to_dlpack", py_to_dlpack, METH_O, "to_dlpack(handle) -> 'dltensor' capsule"},
+    {"from_dlpack", py_from_dlpack, METH_O, "from_dlpack(capsule) -> handle (no copy)"},
+    {"set_meta", py_set_meta, METH_VARARGS, "set_meta(handle, spacing|None, affine16|None)"},
+    {"save", (PyCFunction)(void (*)(void))py_save, METH_VARARGS | METH_KEYWORDS,
+     "save(path, handle, compress_level=6, threads=0)"},
+    {"copy_to", py_copy_to, METH_VARARGS, "copy_to(handle, mem, device) -> handle"},
+    {"file_info", py_file_info, METH_VARARGS, "file_info(path) -> dict"},
+    {"synth_case", (PyCFunction)(void (*)(void))py_synth_case, METH_VARARGS | METH_KEYWORDS,
+     "synth_case(kind, seed=0, case=0, shape=None, scale=0.0, threads=0) -> (image, label)"},
+    {"io_bytes_read", py_io_bytes_read, METH_NOARGS, "bytes read by this thread"},
+    {"io_reset_bytes_read", py_io_reset, METH_NOARGS, "reset the byte counter"},
+    {"version", py_version, METH_NOARGS, "library version"},
+    {"cuda_device_count", py_cuda_device_count, METH_NOARGS, "usable CUDA devices"},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_voxpipe", NULL, -1, methods,
+                                    NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__voxpipe(void) {
+  PyObject *m = PyModule_Create(&module);
+  if (!m) return NULL;
+  VoxpipeError = PyErr_NewException("voxpipe.VoxpipeError", PyExc_RuntimeError, NULL);
+  Py_XINCREF(VoxpipeError);
+  if (PyModule_AddObject(m, "VoxpipeError", VoxpipeError) != 0) {
+    Py_XDECREF(VoxpipeError);
+    Py_DECREF(m);
+    return NULL;
+  }
+  return m;
+}

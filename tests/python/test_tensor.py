@@ -1,0 +1,136 @@
+"""voxpipe.Tensor: metadata, DLPack without copies, lifetimes, devices."""
+import gc
+
+import numpy as np
+import pytest
+
+import voxpipe
+
+DTYPES = ["uint8", "int8", "uint16", "int16", "uint32", "int32", "int64", "float16",
+          "float32", "float64"]
+
+
+def _random(rng, shape, dtype):
+    if np.dtype(dtype).kind == "f":
+        return rng.standard_normal(shape).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_numpy_round_trip_through_dlpack(rng, dtype):
+    a = _random(rng, (3, 5, 7), dtype)
+    t = voxpipe._as_tensor(a)
+    assert t.shape == a.shape and t.dtype == dtype and t.device == "cpu"
+    b = np.from_dlpack(t)
+    np.testing.assert_array_equal(a, b)
+    # no copy: the view shares a's memory
+    assert np.shares_memory(a, b)
+    np.testing.assert_array_equal(np.asarray(t), a)
+
+
+def test_capsule_keeps_memory_alive(rng, tmp_path):
+    a = _random(rng, (4, 6, 8), "float32")
+    p = tmp_path / "x.npy"
+    np.save(p, a)
+    t = voxpipe.load(p)
+    view = np.from_dlpack(t)
+    del t
+    gc.collect()
+    np.testing.assert_array_equal(view, a)  # the capsule holds the tensor
+
+
+def test_save_with_metadata_does_not_touch_the_source(rng, tmp_path):
+    a = _random(rng, (4, 6, 8), "int16")
+    t = voxpipe._as_tensor(a)
+    voxpipe.save(tmp_path / "a.nii", t, spacing=(2.0, 3.0, 4.0))
+    assert t.spacing == (1.0, 1.0, 1.0)
+    back = voxpipe.load(tmp_path / "a.nii")
+    assert back.spacing == (2.0, 3.0, 4.0)
+    np.testing.assert_array_equal(np.asarray(back), a)
+
+
+def test_bool_and_big_endian_arrays_are_saved(rng, tmp_path):
+    m = rng.random((5, 6)) > 0.5
+    voxpipe.save(tmp_path / "m.npy", m)
+    np.testing.assert_array_equal(np.load(tmp_path / "m.npy"), m.astype(np.uint8))
+    b = _random(rng, (5, 6), ">i4")
+    voxpipe.save(tmp_path / "b.npy", b)
+    np.testing.assert_array_equal(np.load(tmp_path / "b.npy"), b)
+
+
+def test_errors_name_the_argument(tmp_path):
+    with pytest.raises(OSError, match="case_017.nii.gz"):
+        voxpipe.load(tmp_path / "case_017.nii.gz")
+    with pytest.raises(ValueError, match="oob"):
+        voxpipe.load(tmp_path / "x.npy", roi=((0,), (1,)), oob="wrap")
+    with pytest.raises(ValueError, match="device"):
+        voxpipe._as_tensor(np.zeros(3)).to("tpu")
+    with pytest.raises(ValueError, match="affine"):
+        voxpipe.save(tmp_path / "z.nii", np.zeros((2, 2, 2)), affine=np.eye(3))
+
+
+def test_gpu_paths_without_gpu_are_clear():
+    if voxpipe.cuda_device_count() > 0:
+        pytest.skip("a GPU is present")
+    t = voxpipe._as_tensor(np.zeros((2, 2), np.float32))
+    with pytest.raises(voxpipe.VoxpipeError, match="device|CUDA"):
+        t.to("gpu")
+
+
+
+
+def _torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        pytest.skip("torch not installed")
+    import torch
+
+    return torch
+
+
+def test_torch_host_zero_copy(rng):
+    torch = _torch()
+    a = _random(rng, (2, 3, 4), "float32")
+    t = voxpipe._as_tensor(a)
+    x = torch.from_dlpack(t)
+    assert x.data_ptr() == a.ctypes.data
+    np.testing.assert_array_equal(x.numpy(), a)
+    # and back: a torch tensor is accepted by save through DLPack
+    y = torch.arange(24, dtype=torch.int16).reshape(2, 3, 4)
+    u = voxpipe._as_tensor(y)
+    np.testing.assert_array_equal(np.asarray(u), y.numpy())
+
+
+@pytest.mark.skipif(voxpipe.cuda_device_count() == 0, reason="needs a GPU")
+def test_gpu_tensor_to_torch_zero_copy(rng, tmp_path):
+    torch = _torch()
+    a = _random(rng, (4, 33, 65, 17), "int16")
+    np.save(tmp_path / "g.npy", a)
+    t = voxpipe.load(tmp_path / "g.npy", device="gpu")
+    assert t.device == "gpu:0"
+    assert t.__dlpack_device__() == (2, 0)
+    x = torch.from_dlpack(t)
+    assert x.is_cuda
+    ptr = x.data_ptr()
+    x2 = torch.from_dlpack(t)
+    assert x2.data_ptr() == ptr  # the same device memory, no copy
+    del t
+    gc.collect()
+    np.testing.assert_array_equal(x.cpu().numpy(), a)
+    back = voxpipe._as_tensor(x).cpu()
+    np.testing.assert_array_equal(np.asarray(back), a)
+    # pinned memory round trip
+    p = voxpipe._as_tensor(a).to("cpu-pinned")
+    assert p.device == "cpu-pinned"
+    np.testing.assert_array_equal(np.asarray(p), a)
+
+
+@pytest.mark.skipif(voxpipe.cuda_device_count() == 0, reason="needs a GPU")
+def test_gpu_tensor_to_cupy():
+    cp = pytest.importorskip("cupy")
+    a = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    t = voxpipe._as_tensor(a).to("gpu")
+    c = cp.from_dlpack(t)
+    np.testing.assert_array_equal(cp.asnumpy(c), a)
