@@ -9,7 +9,8 @@
 #ifndef VP_HAVE_CUDA
 
 static vp_status no_cuda(const char *what) {
-  return vp_fail(VP_ERR_NO_DEVICE, "%s: voxpipe was built without its CUDA backend", what);
+  return vp_fail(VP_ERR_NO_DEVICE,
+                 "%s: no CUDA device (voxpipe was built without its CUDA backend)", what);
 }
 int vp_cuda_device_count(void) { return 0; }
 vp_status vp_cuda_device_alloc(int device, size_t bytes, void **out) {
@@ -57,6 +58,12 @@ vp_status vp_cuda_status(cudaError_t e, const char *what) {
   else if (e == cudaErrorMemoryAllocation)
     s = VP_ERR_NOMEM;
   (void)cudaGetLastError(); /* clear the sticky-free error state */
+  /* without a GPU the runtime reports several codes (stub driver, init
+   * failure); they all mean the same to the caller */
+  if (s == VP_ERR_CUDA && vp_cuda_device_count() == 0) s = VP_ERR_NO_DEVICE;
+  if (s == VP_ERR_NO_DEVICE)
+    return vp_fail(s, "%s: no usable CUDA device: %s (%s)", what, cudaGetErrorName(e),
+                   cudaGetErrorString(e));
   return vp_fail(s, "%s: %s (%s)", what, cudaGetErrorName(e), cudaGetErrorString(e));
 }
 
@@ -128,14 +135,23 @@ static struct {
   size_t bytes;
 } pinned = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
+/* Blocks come in power-of-two sizes, and the cache hands out a block only
+ * for the same size class, so a block is never smaller than the request. */
+#define PINNED_MAX_BYTES ((size_t)1 << 62)
 static size_t pinned_round(size_t b) {
   size_t r = 4096;
-  while (r < b && r < ((size_t)1 << 62)) r <<= 1;
+  while (r < b) r <<= 1; /* b <= PINNED_MAX_BYTES: ends before r wraps */
   return r;
 }
 
 vp_status vp_cuda_pinned_alloc(size_t bytes, void **out) {
   *out = NULL;
+  if (bytes > PINNED_MAX_BYTES)
+    return vp_fail(VP_ERR_NOMEM, "pinned allocation of %zu bytes: more than %zu bytes", bytes,
+                   PINNED_MAX_BYTES);
+  if (vp_cuda_device_count() == 0)
+    return vp_fail(VP_ERR_NO_DEVICE, "pinned allocation of %zu bytes: no CUDA device present",
+                   bytes);
   size_t want = pinned_round(bytes);
   pthread_mutex_lock(&pinned.lock);
   for (int i = pinned.n - 1; i >= 0; i--) {
@@ -152,6 +168,12 @@ vp_status vp_cuda_pinned_alloc(size_t bytes, void **out) {
   if (*out) return VP_OK;
   void *p = NULL;
   cudaError_t e = cudaHostAlloc(&p, want, cudaHostAllocPortable);
+  if (e == cudaErrorMemoryAllocation) {
+    /* cached blocks of other sizes may be what stands in the way */
+    (void)cudaGetLastError();
+    vp_cuda_pinned_trim();
+    e = cudaHostAlloc(&p, want, cudaHostAllocPortable);
+  }
   if (e != cudaSuccess) return vp_cuda_status(e, "cudaHostAlloc");
   *out = p;
   return VP_OK;
@@ -159,6 +181,7 @@ vp_status vp_cuda_pinned_alloc(size_t bytes, void **out) {
 
 void vp_cuda_pinned_free(void *ptr, size_t bytes) {
   if (!ptr) return;
+  if (bytes > PINNED_MAX_BYTES) bytes = PINNED_MAX_BYTES; /* never allocated; keeps round finite */
   size_t size = pinned_round(bytes);
   pthread_mutex_lock(&pinned.lock);
   if (pinned.n < PINNED_CACHE_SLOTS && pinned.bytes + size <= PINNED_CACHE_MAX_BYTES) {

@@ -9,6 +9,7 @@
 #ifndef VP_CORE_PHILOX_H
 #define VP_CORE_PHILOX_H
 
+#include <math.h>
 #include <stdint.h>
 
 #if defined(__CUDACC__)
@@ -61,21 +62,40 @@ VP_HD vp_rng_key vp_rng_key_make(uint64_t seed, uint32_t op) {
 }
 
 /* Four 32-bit words for (iteration, sample, element). */
-VP_HD vp_u32x4 vp_rng_draw(vp_rng_key k, uint32_t iteration, uint32_t sample,
-                           uint64_t element) {
+VP_HD vp_u32x4 vp_rng_draw(vp_rng_key k, uint32_t iteration, uint32_t sample, uint64_t element) {
   vp_u32x4 c = {{(uint32_t)element, (uint32_t)(element >> 32), sample, iteration}};
   return vp_philox4x32_10(c, k);
 }
 
-/* Uniform in the open interval (0, 1), 24 bits, exact in float. */
+/* Uniform in the open interval (0, 1): the odd multiples of 2^-24, from the
+ * top 23 bits. (2m + 1) < 2^24 fits a float's significand, so the product
+ * is exact, the same on CPU and GPU (with or without FMA contraction), and
+ * never rounds to 0 or 1. (m + 0.5) * 2^-24 with 24-bit m would not be: its
+ * top half rounds half-way cases to even, and 0xffffffff gives 1.0f. */
 VP_HD float vp_u01f(uint32_t x) {
-  return (float)(x >> 8) * 5.9604644775390625e-08f + 2.98023223876953125e-08f;
+  return (float)(((x >> 9) << 1) | 1u) * 5.9604644775390625e-08f; /* 2^-24 */
 }
 
-/* Uniform in (0, 1) with 53 bits from two words. */
+/* Uniform in (0, 1) from two words: the odd multiples of 2^-53, from the
+ * top 52 bits of hi:lo, exact in double for the same reason. */
 VP_HD double vp_u01d(uint32_t hi, uint32_t lo) {
-  uint64_t m = ((uint64_t)hi << 21) ^ (uint64_t)(lo >> 11);
-  return ((double)m + 0.5) * 1.1102230246251565e-16;
+  uint64_t m = ((uint64_t)hi << 20) | (uint64_t)(lo >> 12);
+  return (double)((m << 1) | 1u) * 1.1102230246251565e-16; /* 2^-53 */
+}
+
+typedef struct vp_f32x2 {
+  float x, y;
+} vp_f32x2;
+
+/* Two independent standard normal values from two words (Box-Muller).
+ * The radius comes from a, the angle from b; a's uniform is never 0, so the
+ * logarithm is finite and |value| <= sqrt(2 ln 2^24) < 5.8. The CPU and the
+ * GPU agree to a few ulps, not bit for bit (their logf/sinf/cosf differ). */
+VP_HD vp_f32x2 vp_normal2f(uint32_t a, uint32_t b) {
+  float r = sqrtf(-2.0f * logf(vp_u01f(a)));
+  float t = 6.283185307179586f * vp_u01f(b);
+  vp_f32x2 z = {r * cosf(t), r * sinf(t)};
+  return z;
 }
 
 #endif

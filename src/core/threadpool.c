@@ -12,9 +12,9 @@ typedef struct job {
   int64_t n;
   vp_loop_fn fn;
   void *ctx;
-  atomic_llong next;    /* next index to claim */
-  atomic_llong done;    /* indices finished */
-  int64_t fail_index;   /* lowest failing index so far (n = none) */
+  atomic_llong next;  /* next index to claim */
+  atomic_llong done;  /* indices finished */
+  int64_t fail_index; /* lowest failing index so far (n = none) */
   vp_status fail_status;
   char fail_msg[1024];
   pthread_mutex_t fail_lock;
@@ -128,6 +128,7 @@ int vp_threadpool_size(const vp_threadpool *p) { return p ? p->nthreads : 1; }
 
 vp_status vp_parallel_for(vp_threadpool *p, int64_t n, vp_loop_fn fn, void *ctx) {
   if (n <= 0) return VP_OK;
+  if (!fn) return vp_fail(VP_ERR_INVALID_ARG, "parallel_for: fn is NULL");
   job j;
   memset(&j, 0, sizeof j);
   j.n = n;
@@ -138,8 +139,8 @@ vp_status vp_parallel_for(vp_threadpool *p, int64_t n, vp_loop_fn fn, void *ctx)
   j.fail_index = n;
   j.fail_status = VP_OK;
   pthread_mutex_init(&j.fail_lock, NULL);
-  int parallel = p && p->nthreads > 1 && n > 1 && !tls_in_worker &&
-                 pthread_mutex_trylock(&p->run_lock) == 0;
+  int parallel =
+      p && p->nthreads > 1 && n > 1 && !tls_in_worker && pthread_mutex_trylock(&p->run_lock) == 0;
   if (parallel) {
     pthread_mutex_lock(&p->lock);
     p->current = &j;
