@@ -189,7 +189,8 @@ def _as_tensor(obj) -> Tensor:
         a = a.view(np.uint8)
     if not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))
-    a = np.ascontiguousarray(a)
+    if not a.flags.c_contiguous:
+        a = a.copy(order="C")  # np.ascontiguousarray would make a 0-D array 1-D
     return Tensor(_C.from_dlpack(a.__dlpack__()))
 
 

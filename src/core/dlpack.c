@@ -116,7 +116,9 @@ vp_status vp_tensor_from_dlpack(void *managed, vp_tensor **out) {
                     (int)d->device.device_type);
     }
   }
-  if (s == VP_OK && d->strides) { /* accept strides only when they are compact */
+  int empty = 0;
+  for (int i = 0; s == VP_OK && i < d->ndim; i++) empty |= d->shape[i] == 0;
+  if (s == VP_OK && d->strides && !empty) { /* accept strides only when they are compact */
     int64_t expect = 1;
     for (int i = d->ndim - 1; i >= 0; i--) {
       if (d->shape[i] != 1 && d->strides[i] != expect) {

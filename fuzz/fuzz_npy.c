@@ -1,0 +1,36 @@
+/* libFuzzer target: the input is a whole .npy file held in memory. It is
+ * loaded whole and through a small padded region (which exercises the
+ * region walk, Fortran transposition and byte swapping on hostile shapes),
+ * and its header is read for info; whatever comes back is released. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/formats.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  vp_source s;
+  vp_tensor *t = NULL;
+
+  vp_source_from_memory(&s, data, size, "fuzz.npy");
+  if (vp_npy_load_source(&s, NULL, &t) == VP_OK) vp_tensor_release(t);
+  t = NULL;
+
+  /* the last byte picks the region, so the fuzzer can steer it */
+  uint8_t k = size ? data[size - 1] : 0;
+  vp_load_opts o;
+  vp_load_opts_init(&o);
+  o.roi_ndim = 1 + k % 3;
+  o.oob = (vp_oob_policy)(k / 3 % 3);
+  o.fill = -1.5;
+  for (int a = 0; a < o.roi_ndim; a++) {
+    o.roi_start[a] = (int64_t)(k >> (a + 2) & 3) - 1;
+    o.roi_shape[a] = 1 + (k >> a & 3);
+  }
+  vp_source_from_memory(&s, data, size, "fuzz.npy");
+  if (vp_npy_load_source(&s, &o, &t) == VP_OK) vp_tensor_release(t);
+
+  vp_file_info info;
+  vp_source_from_memory(&s, data, size, "fuzz.npy");
+  (void)vp_npy_info(&s, &info);
+  return 0;
+}
