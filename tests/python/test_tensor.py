@@ -13,8 +13,9 @@ DTYPES = ["uint8", "int8", "uint16", "int16", "uint32", "int32", "int64", "float
 def _random(rng, shape, dtype):
     if np.dtype(dtype).kind == "f":
         return rng.standard_normal(shape).astype(dtype)
-    info = np.iinfo(dtype)
-    return rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True)
+    native = np.dtype(dtype).newbyteorder("=")
+    info = np.iinfo(native)
+    return rng.integers(info.min, info.max, size=shape, dtype=native, endpoint=True).astype(dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
