@@ -237,6 +237,83 @@ VP_API uint64_t vp_io_bytes_read(void);
 VP_API void vp_io_reset_bytes_read(void);
 
 /* ------------------------------------------------------------------ */
+/* Operators (the registry; docs/ops.md lists them)                    */
+
+VP_API int vp_ops_count(void);
+/* Name of operator i (0 <= i < vp_ops_count()), NULL when out of range. */
+VP_API const char *vp_ops_name(int i);
+/* A JSON description of an operator: {"name", "doc", "inputs": [...],
+ * "outputs": [...], "random": bool, "gpu": bool, "args": [{"name", "type",
+ * "default" (absent when required), "min", "max", "max_len", "choices",
+ * "per_sample", "doc"}]}. *out is malloc'd: free it with vp_free. */
+VP_API vp_status vp_ops_describe(const char *name, char **out);
+VP_API void vp_free(void *p);
+/* Runs an operator eagerly on `batch` samples. inputs[k * batch + i] is
+ * input k of sample i: all in host memory (runs on the CPU) or all on one
+ * GPU (runs there). args_json: a JSON object of arguments ("{\"axes\": [0,
+ * 2]}"), NULL for the defaults; a list of `batch` values, one per sample,
+ * may be given as {"per_sample": [...]} for arguments that allow it. seed
+ * keys random operators (iteration 0, samples 0..batch-1).
+ * outputs[k * batch + i] receive new tensors (released by the caller). */
+VP_API vp_status vp_ops_call(const char *name, int64_t batch, vp_tensor *const *inputs,
+                             const char *args_json, uint64_t seed, vp_tensor **outputs);
+
+/* ------------------------------------------------------------------ */
+/* Datasets: which files make a case, in which order, for which shard  */
+
+typedef struct vp_dataset vp_dataset;
+
+typedef struct vp_dataset_opts {
+  /* One source of cases (exactly one of the three):
+   * - dataset_json: an MSD / nnU-Net dataset.json; its "training" list (or
+   *   `split`) gives image (one 4-D file, or a list of per-modality files
+   *   stacked as channels) and label paths, relative to the json's folder;
+   * - root + image_glob (+ label_glob): files matched in root, sorted by
+   *   name, image i paired with label i; several image globs separated by
+   *   ';' are modalities stacked as channels ("*_t1.nii.gz;*_flair.nii.gz");
+   * - file_list: a text file, one case per line: image paths separated by
+   *   ';' then, after a tab or ' | ', the label path (optional). */
+  const char *dataset_json;
+  const char *split; /* dataset.json key; NULL = "training" */
+  const char *root;
+  const char *image_glob;
+  const char *label_glob;
+  const char *file_list;
+  uint64_t seed;
+  int shuffle;         /* a new permutation of all cases every epoch */
+  int shard_id;        /* DALI semantics: shard k of n holds cases */
+  int num_shards;      /*   [floor(k*S/n), floor((k+1)*S/n)) of the epoch's order */
+  int stick_to_shard;  /* 0: the shard moves to (shard_id + epoch) % n each epoch */
+  int pad_last_batch;  /* pad every shard to the largest shard's size rounded up to
+                          batch_size, repeating its last case */
+  int batch_size;      /* for pad_last_batch */
+} vp_dataset_opts;
+
+VP_API void vp_dataset_opts_init(vp_dataset_opts *o);
+/* Lists the cases and checks that the files exist (no data is read). */
+VP_API vp_status vp_dataset_open(const vp_dataset_opts *o, vp_dataset **out);
+VP_API void vp_dataset_destroy(vp_dataset *d);
+/* Number of cases in the dataset, and in this shard's epoch (with padding). */
+VP_API int64_t vp_dataset_size(const vp_dataset *d);
+VP_API int64_t vp_dataset_epoch_size(const vp_dataset *d);
+/* Number of image files per case (modalities), and file paths of a case. */
+VP_API int vp_dataset_num_modalities(const vp_dataset *d);
+VP_API const char *vp_dataset_image_path(const vp_dataset *d, int64_t case_index, int modality);
+/* NULL when the dataset has no labels. */
+VP_API const char *vp_dataset_label_path(const vp_dataset *d, int64_t case_index);
+/* The next case of this shard's epoch order; *epoch_end is set to 1 when
+ * it was the epoch's last (the following call starts the next epoch). */
+VP_API vp_status vp_dataset_next(vp_dataset *d, int64_t *case_index, int *epoch_end);
+/* Position (epoch, index within the shard's epoch), to resume mid-epoch. */
+VP_API void vp_dataset_position(const vp_dataset *d, int64_t *epoch, int64_t *index);
+VP_API vp_status vp_dataset_seek(vp_dataset *d, int64_t epoch, int64_t index);
+/* Loads a case: image [C, D, H, W] (modalities stacked, or a 4-D file's
+ * channels; a 3-D image gets C = 1) and label [D, H, W] (NULL out when the
+ * dataset has no labels). opts (may be NULL) gives a region of interest. */
+VP_API vp_status vp_dataset_load(vp_dataset *d, int64_t case_index, const vp_load_opts *opts,
+                                 vp_tensor **image, vp_tensor **label);
+
+/* ------------------------------------------------------------------ */
 /* Synthetic datasets                                                  */
 
 typedef enum vp_synth_kind {

@@ -1,0 +1,131 @@
+/* Operators: one descriptor per operator, in the registry (src/ops/registry.c).
+ *
+ * An operator lives in one file, src/ops/<name>.c, holding its descriptor
+ * (documented, bounded arguments), its shape inference and its CPU body;
+ * its GPU body sits in src/cuda/<name>.cu behind a C-callable launcher in
+ * src/cuda/kernels.h. The CLI's `voxpipe ops`, Python's voxpipe.fn.<name>
+ * and docs/ops.md are generated from the descriptors, so adding an operator
+ * is one new file (plus its kernel) and one registry line.
+ *
+ * A call runs one operator over a batch of samples. Inputs and outputs are
+ * arrays of tensors, one per sample, possibly of different shapes; outputs
+ * are allocated by the caller from `infer` before the run, on the call's
+ * device. A GPU body serves the whole batch with one kernel launch (a table
+ * of sample descriptors uploaded once per call, see src/cuda/batch_launch.h).
+ */
+#ifndef VP_OPS_OP_H
+#define VP_OPS_OP_H
+
+#include <stdint.h>
+
+#include "core/philox.h"
+#include "core/threadpool.h"
+#include "voxpipe.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VP_OP_MAX_IO 4
+#define VP_OP_MAX_ARGS 16
+#define VP_ARG_MAX_LEN 16
+
+typedef enum vp_arg_type {
+  VP_ARG_INT,    /* an integer (stored exactly in a double, |v| < 2^53) */
+  VP_ARG_FLOAT,  /* a number */
+  VP_ARG_BOOL,   /* true/false (0/1) */
+  VP_ARG_ENUM,   /* one of `choices`, stored as its index */
+  VP_ARG_DTYPE,  /* a dtype name, stored as its vp_dtype */
+  VP_ARG_INTS,   /* a list of integers (1..max_len values) */
+  VP_ARG_FLOATS  /* a list of numbers (1..max_len values) */
+} vp_arg_type;
+
+/* The argument may vary per sample: it is then the output of another node
+ * (one value per sample) instead of a constant. */
+#define VP_ARG_PER_SAMPLE 1u
+
+typedef struct vp_arg_spec {
+  const char *name;
+  vp_arg_type type;
+  /* Default in pipeline-file (JSON) syntax: "0.5", "[0, 1]", "\"edge\"",
+   * "\"float32\"", "true"; NULL = the argument is required. */
+  const char *def;
+  double lo, hi;       /* inclusive bounds of every number */
+  int max_len;         /* lists: the most values */
+  const char *choices; /* VP_ARG_ENUM: "constant|edge|reflect" */
+  unsigned flags;
+  const char *doc;
+} vp_arg_spec;
+
+/* A parsed, validated value: scalars have len 1. */
+typedef struct vp_arg_value {
+  int len;
+  double v[VP_ARG_MAX_LEN];
+} vp_arg_value;
+
+typedef struct vp_op_args {
+  /* Value of argument a for sample i: vals[a][per_sample[a] ? i : 0]. */
+  const vp_arg_value *vals[VP_OP_MAX_ARGS];
+  int per_sample[VP_OP_MAX_ARGS];
+} vp_op_args;
+
+static inline const vp_arg_value *vp_arg(const vp_op_args *a, int idx, int64_t sample) {
+  return a->per_sample[idx] ? &a->vals[idx][sample] : a->vals[idx];
+}
+static inline double vp_arg_num(const vp_op_args *a, int idx, int64_t sample) {
+  return vp_arg(a, idx, sample)->v[0];
+}
+
+typedef struct vp_op_call {
+  int64_t batch;
+  vp_tensor *const *in[VP_OP_MAX_IO];  /* in[k][i]: input k of sample i */
+  vp_tensor *const *out[VP_OP_MAX_IO]; /* out[k][i]: allocated from infer */
+  const vp_op_args *args;
+  /* Randomness: sample i draws vp_rng_draw(key, iteration, sample_base + i,
+   * element), so a sample's numbers do not depend on its batch. */
+  vp_rng_key key;
+  uint32_t iteration;
+  uint32_t sample_base;
+  vp_threadpool *pool; /* CPU bodies: may be NULL (run inline) */
+  void *stream;        /* GPU bodies: a cudaStream_t */
+  int device;
+} vp_op_call;
+
+typedef struct vp_out_spec {
+  vp_dtype dtype;
+  int ndim;
+  int64_t shape[VP_MAX_NDIM];
+} vp_out_spec;
+
+typedef struct vp_op_desc {
+  const char *name;
+  const char *doc; /* one line */
+  int num_inputs, num_outputs;
+  const char *inputs[VP_OP_MAX_IO];
+  const char *outputs[VP_OP_MAX_IO];
+  const vp_arg_spec *args;
+  int num_args;
+  int random; /* draws random numbers */
+  /* Output specs of sample i (num_outputs of them), from the inputs'
+   * dtypes and shapes and the arguments; inputs' data may not be ready. */
+  vp_status (*infer)(const vp_op_call *c, int64_t i, vp_out_spec *out);
+  vp_status (*run_cpu)(const vp_op_call *c);
+  vp_status (*run_gpu)(const vp_op_call *c); /* NULL: CPU only */
+} vp_op_desc;
+
+/* The registry. */
+int vp_op_registry_count(void);
+const vp_op_desc *vp_op_registry_at(int i);
+/* NULL (with a message listing close names) when unknown. */
+const vp_op_desc *vp_op_lookup(const char *name);
+/* Index of an argument by name, -1 when the op has none of that name. */
+int vp_op_arg_index(const vp_op_desc *op, const char *name);
+
+/* Parses and validates one argument from JSON text, against its spec;
+ * messages read "flip: argument 'axes': 7 is outside [0, 2]". */
+vp_status vp_arg_parse(const vp_op_desc *op, int idx, const char *json, vp_arg_value *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
