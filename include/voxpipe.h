@@ -314,6 +314,67 @@ VP_API vp_status vp_dataset_load(vp_dataset *d, int64_t case_index, const vp_loa
                                  vp_tensor **image, vp_tensor **label);
 
 /* ------------------------------------------------------------------ */
+/* Pipelines: a graph of operator nodes run ahead of the consumer      */
+
+typedef struct vp_pipeline vp_pipeline;
+
+typedef struct vp_pipeline_opts {
+  int batch_size;           /* samples per batch (>= 1) */
+  int num_threads;          /* CPU threads for reading, decoding, CPU ops; 0 = cores */
+  int device;               /* GPU for "gpu" nodes; -1 = CPU only */
+  uint64_t seed;            /* every random value derives from it */
+  int prefetch_queue_depth; /* batches prepared ahead; 0 = 2 */
+  int skip_bad_samples;     /* 1: a sample that fails to load is replaced by
+                               the next case, with a warning on stderr */
+} vp_pipeline_opts;
+
+VP_API void vp_pipeline_opts_init(vp_pipeline_opts *o);
+VP_API vp_status vp_pipeline_create(const vp_pipeline_opts *o, vp_pipeline **out);
+/* Stops the workers (also mid-run) and frees everything; accepts NULL.
+ * Outputs already handed out stay valid. */
+VP_API void vp_pipeline_destroy(vp_pipeline *p);
+
+/* The reader node: cases from a dataset, outputs `image` ([C, D, H, W])
+ * and, when label_name is not NULL, `label` ([D, H, W]). roi (may be NULL)
+ * reads a region of every case. The pipeline owns a copy of the options. */
+VP_API vp_status vp_pipeline_add_reader(vp_pipeline *p, const vp_dataset_opts *dataset,
+                                        const vp_load_opts *roi, const char *image_name,
+                                        const char *label_name);
+/* An operator node. inputs: names of earlier outputs; args_json: a JSON
+ * object of arguments where {"node": "name"} takes an argument's per-sample
+ * values from another node's output; device "cpu" or "gpu" (inputs move to
+ * the GPU automatically). outputs: names for the node's outputs. */
+VP_API vp_status vp_pipeline_add_node(vp_pipeline *p, const char *op, const char *device,
+                                      int num_inputs, const char *const *inputs,
+                                      const char *args_json, int num_outputs,
+                                      const char *const *outputs);
+VP_API vp_status vp_pipeline_set_outputs(vp_pipeline *p, int n, const char *const *names);
+/* Checks the graph and starts the workers. */
+VP_API vp_status vp_pipeline_build(vp_pipeline *p);
+VP_API int vp_pipeline_num_outputs(const vp_pipeline *p);
+VP_API int vp_pipeline_batch_size(const vp_pipeline *p);
+/* Samples per epoch of the reader's shard (with padding). */
+VP_API int64_t vp_pipeline_epoch_size(const vp_pipeline *p);
+/* Blocks until the next batch: outputs[k * batch_size + i] receives output
+ * k of sample i (new references, released by the caller; GPU outputs are
+ * complete when this returns). *epoch_end is 1 when the batch holds the
+ * epoch's last sample. An error anywhere (a bad file, a failed kernel) is
+ * returned here, naming the file or node. */
+VP_API vp_status vp_pipeline_run(vp_pipeline *p, vp_tensor **outputs, int *epoch_end);
+/* Resume support: the reader position and RNG iteration of the next batch
+ * to be returned (batches already prefetched are not counted), and a seek
+ * that discards prefetched batches and continues from a saved state. */
+VP_API vp_status vp_pipeline_get_state(vp_pipeline *p, int64_t *epoch, int64_t *index,
+                                       int64_t *iteration);
+VP_API vp_status vp_pipeline_set_state(vp_pipeline *p, int64_t epoch, int64_t index,
+                                       int64_t iteration);
+/* Builds a pipeline from a pipeline file's JSON text (see docs/pipelines.md);
+ * `name` is used in messages ("mlperf.json: nodes[3].args.p: ..."). Options
+ * in o override the file's. The result is built (workers started). */
+VP_API vp_status vp_pipeline_from_json(const char *json, const char *name,
+                                       const vp_pipeline_opts *o, vp_pipeline **out);
+
+/* ------------------------------------------------------------------ */
 /* Synthetic datasets                                                  */
 
 typedef enum vp_synth_kind {
