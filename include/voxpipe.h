@@ -369,10 +369,12 @@ VP_API vp_status vp_pipeline_get_state(vp_pipeline *p, int64_t *epoch, int64_t *
 VP_API vp_status vp_pipeline_set_state(vp_pipeline *p, int64_t epoch, int64_t index,
                                        int64_t iteration);
 /* Builds a pipeline from a pipeline file's JSON text (see docs/pipelines.md);
- * `name` is used in messages ("mlperf.json: nodes[3].args.p: ..."). Options
- * in o override the file's. The result is built (workers started). */
+ * `name` is used in messages ("mlperf.json: nodes[3].args.p: ..."). The
+ * keys of overrides_json (a JSON object, may be NULL), e.g. {"device": -1,
+ * "num_threads": 4, "batch_size": 2}, replace the file's "pipeline"
+ * options. The result is built (workers started). */
 VP_API vp_status vp_pipeline_from_json(const char *json, const char *name,
-                                       const vp_pipeline_opts *o, vp_pipeline **out);
+                                       const char *overrides_json, vp_pipeline **out);
 
 /* ------------------------------------------------------------------ */
 /* Synthetic datasets                                                  */
