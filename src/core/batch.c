@@ -92,7 +92,7 @@ vp_status vp_batch_create(vp_dtype dtype, int ndim, int64_t n, const int64_t *sh
   b->device = device;
   b->desc = desc;
 
-  size_t span;
+  size_t span = 0;
   vp_status s = plan_layout(dtype, ndim, n, shapes, desc, &span);
   /* The device mirror rides at the head of the data allocation. */
   size_t table = mem == VP_MEM_DEVICE ? align_up((size_t)n * sizeof *desc) : 0;

@@ -49,8 +49,10 @@ vp_status vp_fail_prefix(vp_status s, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(prefix, sizeof prefix, fmt, ap);
   va_end(ap);
-  snprintf(old, sizeof old, "%s", tls_msg);
-  snprintf(tls_msg, sizeof tls_msg, "%s: %s", prefix, old);
+  size_t n = strnlen(tls_msg, sizeof old - 1);
+  memcpy(old, tls_msg, n);
+  old[n] = '\0';
+  snprintf(tls_msg, sizeof tls_msg, "%.255s: %.760s", prefix, old);
   return s;
 }
 
