@@ -165,6 +165,13 @@ VP_API vp_status vp_tensor_stats(const vp_tensor *t, double *min, double *max, d
  * nearest (ties to even) and saturate, NaN becomes 0; metadata is kept. */
 VP_API vp_status vp_tensor_astype(const vp_tensor *t, vp_dtype dtype, vp_tensor **out);
 
+/* One [n, ...] tensor viewing n samples of equal dtype, shape and memory
+ * that lie back to back in memory (as a pipeline's outputs of one batch do
+ * when each sample's size is a multiple of 256 bytes), without a copy. It
+ * holds a reference on every sample. VP_ERR_INVALID_ARG when they are not
+ * back to back or differ. */
+VP_API vp_status vp_tensor_stack_view(vp_tensor *const *samples, int64_t n, vp_tensor **out);
+
 /* DLPack export, without copy: *out is a DLManagedTensor* (dlpack.h) whose
  * deleter drops the reference it holds on t. */
 VP_API vp_status vp_tensor_to_dlpack(vp_tensor *t, void **out);

@@ -11,6 +11,7 @@ if ls .whl/*.whl >/dev/null 2>&1; then
     --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
 fi
 export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
+export LD_LIBRARY_PATH="$PWD/$BUILD/deps${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export VP_TEST_DATA_DIR="$PWD/tests/data" VP_CLI="$PWD/$BUILD/bin/voxpipe"
 nvidia-smi -L | tee "$OUT/gpu.txt"
 fail=0

@@ -162,3 +162,52 @@ vp_status vp_tensor_copy_to(const vp_tensor *t, vp_memkind mem, int device, vp_t
   *out = o;
   return VP_OK;
 }
+
+typedef struct {
+  int64_t n;
+  vp_tensor *samples[];
+} stack_ctx;
+
+static void stack_release(void *ctx) {
+  stack_ctx *c = ctx;
+  for (int64_t i = 0; i < c->n; i++) vp_tensor_release(c->samples[i]);
+  free(c);
+}
+
+vp_status vp_tensor_stack_view(vp_tensor *const *samples, int64_t n, vp_tensor **out) {
+  if (!out) return vp_fail(VP_ERR_INVALID_ARG, "stack_view: out is NULL");
+  *out = NULL;
+  if (!samples || n < 1 || n > ((int64_t)1 << 30))
+    return vp_fail(VP_ERR_INVALID_ARG, "stack_view: %lld samples (need 1..2^30)", (long long)n);
+  const vp_tensor *a = samples[0];
+  if (!a) return vp_fail(VP_ERR_INVALID_ARG, "stack_view: sample 0 is NULL");
+  if (a->ndim >= VP_MAX_NDIM)
+    return vp_fail(VP_ERR_INVALID_ARG, "stack_view: samples of %d dimensions leave no room for a batch axis", a->ndim);
+  size_t bytes = vp_tensor_nbytes(a);
+  for (int64_t i = 1; i < n; i++) {
+    const vp_tensor *b = samples[i];
+    if (!b || b->dtype != a->dtype || b->ndim != a->ndim || b->mem != a->mem ||
+        b->device != a->device || memcmp(b->shape, a->shape, sizeof(int64_t) * (size_t)a->ndim))
+      return vp_fail(VP_ERR_INVALID_ARG, "stack_view: sample %lld differs from sample 0 in dtype, shape or memory", (long long)i);
+    if ((const char *)b->data != (const char *)a->data + (size_t)i * bytes)
+      return vp_fail(VP_ERR_INVALID_ARG, "stack_view: sample %lld does not follow sample %lld in memory", (long long)i, (long long)i - 1);
+  }
+  stack_ctx *c = malloc(sizeof *c + sizeof(vp_tensor *) * (size_t)n);
+  if (!c) return vp_fail(VP_ERR_NOMEM, "stack_view: out of host memory");
+  c->n = n;
+  int64_t shape[VP_MAX_NDIM];
+  shape[0] = n;
+  for (int i = 0; i < a->ndim; i++) shape[i + 1] = a->shape[i];
+  vp_status s = vp_tensor_wrap(a->dtype, a->ndim + 1, shape, a->data, a->mem, a->device,
+                               stack_release, c, out);
+  if (s != VP_OK) {
+    free(c);
+    return s;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    vp_tensor_retain(samples[i]);
+    c->samples[i] = samples[i];
+  }
+  vp_tensor_copy_meta(*out, a);
+  return VP_OK;
+}

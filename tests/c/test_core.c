@@ -172,12 +172,51 @@ static void test_dlpack_round_trip(void **state) {
   assert_int_equal(wrapped_freed, 1);
 }
 
+static void test_stack_view(void **state) {
+  (void)state;
+  /* three samples back to back in one allocation */
+  int64_t all_shape[1] = {3 * 64};
+  vp_tensor *all = NULL;
+  VP_ASSERT_OK(vp_tensor_create(VP_F32, 1, all_shape, VP_MEM_HOST, 0, &all));
+  float *base = vp_tensor_data(all);
+  for (int i = 0; i < 192; i++) base[i] = (float)i;
+  int64_t shape[2] = {8, 8};
+  vp_tensor *s[3];
+  for (int i = 0; i < 3; i++) {
+    vp_tensor_retain(all);
+    VP_ASSERT_OK(vp_tensor_wrap(VP_F32, 2, shape, base + 64 * i, VP_MEM_HOST, 0,
+                                (void (*)(void *))vp_tensor_release, all, &s[i]));
+  }
+  vp_tensor *v = NULL;
+  VP_ASSERT_OK(vp_tensor_stack_view(s, 3, &v));
+  assert_int_equal(vp_tensor_ndim(v), 3);
+  assert_int_equal(vp_tensor_shape(v)[0], 3);
+  assert_ptr_equal(vp_tensor_data(v), base);
+  for (int i = 0; i < 3; i++) vp_tensor_release(s[i]); /* the view keeps them */
+  assert_true(((float *)vp_tensor_data(v))[191] == 191.0f);
+  vp_tensor_release(v);
+  /* not back to back: refused */
+  vp_tensor *t[2];
+  vp_tensor_retain(all);
+  VP_ASSERT_OK(vp_tensor_wrap(VP_F32, 2, shape, base, VP_MEM_HOST, 0,
+                              (void (*)(void *))vp_tensor_release, all, &t[0]));
+  vp_tensor_retain(all);
+  VP_ASSERT_OK(vp_tensor_wrap(VP_F32, 2, shape, base + 128, VP_MEM_HOST, 0,
+                              (void (*)(void *))vp_tensor_release, all, &t[1]));
+  assert_int_equal(vp_tensor_stack_view(t, 2, &v), VP_ERR_INVALID_ARG);
+  assert_null(v);
+  assert_non_null(strstr(vp_last_error(), "sample 1"));
+  vp_tensor_release(t[0]);
+  vp_tensor_release(t[1]);
+  vp_tensor_release(all);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_status_table),    cmocka_unit_test(test_version),
       cmocka_unit_test(test_dtypes),          cmocka_unit_test(test_half_round_trip),
       cmocka_unit_test(test_byteswap),        cmocka_unit_test(test_tensor_lifecycle),
-      cmocka_unit_test(test_tensor_bad_shapes), cmocka_unit_test(test_dlpack_round_trip),
+      cmocka_unit_test(test_tensor_bad_shapes), cmocka_unit_test(test_dlpack_round_trip), cmocka_unit_test(test_stack_view),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
