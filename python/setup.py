@@ -1,7 +1,7 @@
 """pip install ./python: builds the extension with the project's CMake.
 
 The extension uses Python's stable ABI (abi3), so one wheel serves every
-CPython >= 3.8."""
+CPython >= 3.10."""
 import os
 import shutil
 import subprocess
@@ -34,5 +34,5 @@ setup(
     packages=["voxpipe"],
     ext_modules=[Extension("voxpipe._voxpipe", sources=[], py_limited_api=True)],
     cmdclass={"build_ext": CMakeBuild},
-    options={"bdist_wheel": {"py_limited_api": "cp38"}},
+    options={"bdist_wheel": {"py_limited_api": "cp310"}},
 )

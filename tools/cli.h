@@ -10,6 +10,8 @@ int cmd_info(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_preview(int argc, char **argv);
+int cmd_ops(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 /* Prints "voxpipe: <what>: <library message>" to stderr and returns 1. */
 int cli_fail(const char *what);

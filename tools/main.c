@@ -13,7 +13,9 @@ static const struct {
     {"info", cmd_info, "FILE...            shape, dtype, spacing, affine and value range"},
     {"convert", cmd_convert, "IN OUT [--dtype T]  convert between .nii, .nii.gz and .npy"},
     {"synth", cmd_synth, "--kind brats|kits --out DIR [...]  write a synthetic dataset"},
+    {"run", cmd_run, "PIPELINE.json [--iterations N] [--device cpu|gpu] [--save DIR]  run a pipeline file"},
     {"preview", cmd_preview, "IMAGE [--label L] --out PNG  mid-slice PNG montage"},
+    {"ops", cmd_ops, "[NAME] [--markdown]  list operators, or describe one"},
 };
 
 static void usage(FILE *f) {

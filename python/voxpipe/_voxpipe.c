@@ -308,6 +308,369 @@ static PyObject *py_synth_case(PyObject *self, PyObject *args, PyObject *kw) {
   return Py_BuildValue("(NN)", a, b);
 }
 
+
+/* ---- operators ------------------------------------------------------- */
+
+static PyObject *py_ops_list(PyObject *self, PyObject *unused) {
+  int n = vp_ops_count();
+  PyObject *l = PyList_New(n);
+  if (!l) return NULL;
+  for (int i = 0; i < n; i++) PyList_SetItem(l, i, PyUnicode_FromString(vp_ops_name(i)));
+  return l;
+}
+
+static PyObject *py_ops_describe(PyObject *self, PyObject *args) {
+  const char *name;
+  if (!PyArg_ParseTuple(args, "s", &name)) return NULL;
+  char *json = NULL;
+  vp_status s = vp_ops_describe(name, &json);
+  if (s != VP_OK) return raise_status(s);
+  PyObject *r = PyUnicode_FromString(json);
+  vp_free(json);
+  return r;
+}
+
+/* Releases the first n handles of an array of tensors. */
+static void release_all(vp_tensor **t, Py_ssize_t n) {
+  for (Py_ssize_t i = 0; i < n; i++) vp_tensor_release(t[i]);
+}
+
+/* ops_call(name, inputs: list of handles (input k of sample i at k*batch+i),
+ *          batch, args_json, seed, num_outputs) -> list of handles */
+static PyObject *py_ops_call(PyObject *self, PyObject *args) {
+  const char *name, *json;
+  PyObject *inputs;
+  Py_ssize_t batch, nout;
+  unsigned long long seed;
+  if (!PyArg_ParseTuple(args, "sOnzKn", &name, &inputs, &batch, &json, &seed, &nout)) return NULL;
+  PyObject *fast = PySequence_Fast(inputs, "inputs must be a sequence of tensors");
+  if (!fast) return NULL;
+  Py_ssize_t nin = PySequence_Size(fast);
+  if (batch < 1 || nout < 0 || nout > 64 || nin > 1 << 20) {
+    Py_DECREF(fast);
+    PyErr_SetString(PyExc_ValueError, "ops_call: bad batch or output count");
+    return NULL;
+  }
+  vp_tensor **in = PyMem_Calloc((size_t)nin + 1, sizeof *in);
+  vp_tensor **out = PyMem_Calloc((size_t)(nout * batch) + 1, sizeof *out);
+  if (!in || !out) {
+    Py_DECREF(fast);
+    PyMem_Free(in);
+    PyMem_Free(out);
+    return PyErr_NoMemory();
+  }
+  for (Py_ssize_t i = 0; i < nin; i++) {
+    PyObject *item = PySequence_GetItem(fast, i);
+    in[i] = item ? get_tensor(item) : NULL;
+    Py_XDECREF(item);
+    if (!in[i]) {
+      Py_DECREF(fast);
+      PyMem_Free(in);
+      PyMem_Free(out);
+      return NULL;
+    }
+  }
+  vp_status s;
+  Py_BEGIN_ALLOW_THREADS s = vp_ops_call(name, batch, in, json, seed, out);
+  Py_END_ALLOW_THREADS Py_DECREF(fast);
+  PyMem_Free(in);
+  if (s != VP_OK) {
+    PyMem_Free(out);
+    return raise_status(s);
+  }
+  Py_ssize_t n = nout * batch;
+  PyObject *l = PyList_New(n);
+  for (Py_ssize_t i = 0; l && i < n; i++) {
+    PyObject *h = wrap_tensor(out[i]);
+    out[i] = NULL;
+    if (!h) {
+      release_all(out + i + 1, n - i - 1);
+      Py_CLEAR(l);
+      break;
+    }
+    PyList_SetItem(l, i, h);
+  }
+  PyMem_Free(out);
+  return l;
+}
+
+static PyObject *py_stack_view(PyObject *self, PyObject *seq) {
+  PyObject *fast = PySequence_Fast(seq, "stack_view: expected a sequence of tensors");
+  if (!fast) return NULL;
+  Py_ssize_t n = PySequence_Size(fast);
+  vp_tensor **t = PyMem_Calloc((size_t)n + 1, sizeof *t);
+  if (!t) {
+    Py_DECREF(fast);
+    return PyErr_NoMemory();
+  }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *item = PySequence_GetItem(fast, i);
+    t[i] = item ? get_tensor(item) : NULL;
+    Py_XDECREF(item);
+    if (!t[i]) {
+      Py_DECREF(fast);
+      PyMem_Free(t);
+      return NULL;
+    }
+  }
+  vp_tensor *v = NULL;
+  vp_status s = vp_tensor_stack_view(t, n, &v);
+  Py_DECREF(fast);
+  PyMem_Free(t);
+  if (s != VP_OK) return raise_status(s);
+  return wrap_tensor(v);
+}
+
+/* ---- pipelines --------------------------------------------------------- */
+
+#define PIPE_CAPSULE "voxpipe.pipeline"
+
+static void pipe_capsule_free(PyObject *cap) {
+  vp_pipeline *p = PyCapsule_GetPointer(cap, PIPE_CAPSULE);
+  if (p) {
+    vp_pipeline_destroy(p);
+  } else {
+    PyErr_Clear();
+  }
+}
+
+static vp_pipeline *get_pipe(PyObject *cap) { return PyCapsule_GetPointer(cap, PIPE_CAPSULE); }
+
+static PyObject *wrap_pipe(vp_pipeline *p) {
+  PyObject *cap = PyCapsule_New(p, PIPE_CAPSULE, pipe_capsule_free);
+  if (!cap) vp_pipeline_destroy(p);
+  return cap;
+}
+
+static PyObject *py_pipeline_create(PyObject *self, PyObject *args) {
+  vp_pipeline_opts o;
+  vp_pipeline_opts_init(&o);
+  unsigned long long seed;
+  if (!PyArg_ParseTuple(args, "iiiKii", &o.batch_size, &o.num_threads, &o.device, &seed,
+                        &o.prefetch_queue_depth, &o.skip_bad_samples))
+    return NULL;
+  o.seed = seed;
+  vp_pipeline *p = NULL;
+  vp_status s = vp_pipeline_create(&o, &p);
+  if (s != VP_OK) return raise_status(s);
+  return wrap_pipe(p);
+}
+
+static PyObject *py_pipeline_from_json(PyObject *self, PyObject *args) {
+  const char *json, *name, *over;
+  if (!PyArg_ParseTuple(args, "ssz", &json, &name, &over)) return NULL;
+  vp_pipeline *p = NULL;
+  vp_status s;
+  Py_BEGIN_ALLOW_THREADS s = vp_pipeline_from_json(json, name, over, &p);
+  Py_END_ALLOW_THREADS if (s != VP_OK) return raise_status(s);
+  return wrap_pipe(p);
+}
+
+/* pipeline_add_reader(p, source dict, roi (start, shape, oob, fill) | None,
+ *                     image_name, label_name | None) */
+static PyObject *py_pipeline_add_reader(PyObject *self, PyObject *args) {
+  PyObject *cap, *src, *roi;
+  const char *image_name, *label_name;
+  if (!PyArg_ParseTuple(args, "OO!Osz", &cap, &PyDict_Type, &src, &roi, &image_name, &label_name))
+    return NULL;
+  vp_pipeline *p = get_pipe(cap);
+  if (!p) return NULL;
+  vp_dataset_opts d;
+  vp_dataset_opts_init(&d);
+  struct {
+    const char *key;
+    const char **dst;
+  } strs[] = {{"dataset_json", &d.dataset_json}, {"split", &d.split},
+              {"root", &d.root},                 {"image_glob", &d.image_glob},
+              {"label_glob", &d.label_glob},     {"file_list", &d.file_list}};
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+    PyObject *v = PyDict_GetItemString(src, strs[i].key); /* borrowed; dict keeps it alive */
+    if (v && v != Py_None) {
+      *strs[i].dst = PyUnicode_AsUTF8AndSize(v, NULL);
+      if (!*strs[i].dst) return NULL;
+    }
+  }
+  struct {
+    const char *key;
+    int *dst;
+  } ints[] = {{"shuffle", &d.shuffle},
+              {"shard_id", &d.shard_id},
+              {"num_shards", &d.num_shards},
+              {"stick_to_shard", &d.stick_to_shard},
+              {"pad_last_batch", &d.pad_last_batch},
+              {"batch_size", &d.batch_size}};
+  for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+    PyObject *v = PyDict_GetItemString(src, ints[i].key);
+    if (v && v != Py_None) {
+      long x = PyLong_AsLong(v);
+      if (x == -1 && PyErr_Occurred()) return NULL;
+      *ints[i].dst = (int)x;
+    }
+  }
+  PyObject *seed = PyDict_GetItemString(src, "seed");
+  if (seed && seed != Py_None) {
+    d.seed = PyLong_AsUnsignedLongLongMask(seed);
+    if (PyErr_Occurred()) return NULL;
+  }
+  vp_load_opts lo, *lop = NULL;
+  if (roi != Py_None) {
+    PyObject *start, *shape;
+    int oob = 0;
+    double fill = 0;
+    if (!PyArg_ParseTuple(roi, "OOid", &start, &shape, &oob, &fill)) return NULL;
+    vp_load_opts_init(&lo);
+    int a = read_int64s(start, lo.roi_start, VP_MAX_NDIM, "roi start");
+    if (a < 0) return NULL;
+    int b = read_int64s(shape, lo.roi_shape, VP_MAX_NDIM, "roi shape");
+    if (b < 0) return NULL;
+    if (a != b) {
+      PyErr_SetString(PyExc_ValueError, "roi: start and shape differ in length");
+      return NULL;
+    }
+    lo.roi_ndim = a;
+    lo.oob = (vp_oob_policy)oob;
+    lo.fill = fill;
+    lop = &lo;
+  }
+  vp_status s = vp_pipeline_add_reader(p, &d, lop, image_name, label_name);
+  if (s != VP_OK) return raise_status(s);
+  Py_RETURN_NONE;
+}
+
+/* Borrows UTF-8 pointers of a list of str (valid while the list lives). */
+static const char **str_array(PyObject *seq, Py_ssize_t *n, PyObject **keep) {
+  PyObject *fast = PySequence_Fast(seq, "expected a list of names");
+  if (!fast) return NULL;
+  *n = PySequence_Size(fast);
+  const char **a = PyMem_Calloc((size_t)*n + 1, sizeof *a);
+  if (!a) {
+    Py_DECREF(fast);
+    PyErr_NoMemory();
+    return NULL;
+  }
+  for (Py_ssize_t i = 0; i < *n; i++) {
+    PyObject *item = PySequence_GetItem(fast, i); /* the list keeps it alive */
+    a[i] = item ? PyUnicode_AsUTF8AndSize(item, NULL) : NULL;
+    Py_XDECREF(item);
+    if (!a[i]) {
+      PyMem_Free(a);
+      Py_DECREF(fast);
+      return NULL;
+    }
+  }
+  *keep = fast;
+  return a;
+}
+
+static PyObject *py_pipeline_add_node(PyObject *self, PyObject *args) {
+  PyObject *cap, *inputs, *outputs;
+  const char *op, *device, *json;
+  if (!PyArg_ParseTuple(args, "OssOzO", &cap, &op, &device, &inputs, &json, &outputs))
+    return NULL;
+  vp_pipeline *p = get_pipe(cap);
+  if (!p) return NULL;
+  Py_ssize_t nin, nout;
+  PyObject *kin = NULL, *kout = NULL;
+  const char **in = str_array(inputs, &nin, &kin);
+  if (!in) return NULL;
+  const char **out = str_array(outputs, &nout, &kout);
+  if (!out) {
+    PyMem_Free(in);
+    Py_DECREF(kin);
+    return NULL;
+  }
+  vp_status s = vp_pipeline_add_node(p, op, device, (int)nin, in, json, (int)nout, out);
+  PyMem_Free(in);
+  PyMem_Free(out);
+  Py_DECREF(kin);
+  Py_DECREF(kout);
+  if (s != VP_OK) return raise_status(s);
+  Py_RETURN_NONE;
+}
+
+static PyObject *py_pipeline_set_outputs(PyObject *self, PyObject *args) {
+  PyObject *cap, *names;
+  if (!PyArg_ParseTuple(args, "OO", &cap, &names)) return NULL;
+  vp_pipeline *p = get_pipe(cap);
+  if (!p) return NULL;
+  Py_ssize_t n;
+  PyObject *keep = NULL;
+  const char **a = str_array(names, &n, &keep);
+  if (!a) return NULL;
+  vp_status s = vp_pipeline_set_outputs(p, (int)n, a);
+  PyMem_Free(a);
+  Py_DECREF(keep);
+  if (s != VP_OK) return raise_status(s);
+  Py_RETURN_NONE;
+}
+
+static PyObject *py_pipeline_build(PyObject *self, PyObject *cap) {
+  vp_pipeline *p = get_pipe(cap);
+  if (!p) return NULL;
+  vp_status s;
+  Py_BEGIN_ALLOW_THREADS s = vp_pipeline_build(p);
+  Py_END_ALLOW_THREADS if (s != VP_OK) return raise_status(s);
+  Py_RETURN_NONE;
+}
+
+static PyObject *py_pipeline_info(PyObject *self, PyObject *cap) {
+  vp_pipeline *p = get_pipe(cap);
+  if (!p) return NULL;
+  return Py_BuildValue("(iiL)", vp_pipeline_num_outputs(p), vp_pipeline_batch_size(p),
+                       (long long)vp_pipeline_epoch_size(p));
+}
+
+/* -> (list of handles, output k of sample i at k*batch+i; epoch_end) */
+static PyObject *py_pipeline_run(PyObject *self, PyObject *cap) {
+  vp_pipeline *p = get_pipe(cap);
+  if (!p) return NULL;
+  Py_ssize_t n = (Py_ssize_t)vp_pipeline_num_outputs(p) * vp_pipeline_batch_size(p);
+  vp_tensor **out = PyMem_Calloc((size_t)n + 1, sizeof *out);
+  if (!out) return PyErr_NoMemory();
+  int end = 0;
+  vp_status s;
+  Py_BEGIN_ALLOW_THREADS s = vp_pipeline_run(p, out, &end);
+  Py_END_ALLOW_THREADS if (s != VP_OK) {
+    PyMem_Free(out);
+    return raise_status(s);
+  }
+  PyObject *l = PyList_New(n);
+  for (Py_ssize_t i = 0; l && i < n; i++) {
+    PyObject *h = wrap_tensor(out[i]);
+    out[i] = NULL;
+    if (!h) {
+      release_all(out + i + 1, n - i - 1);
+      Py_CLEAR(l);
+      break;
+    }
+    PyList_SetItem(l, i, h);
+  }
+  PyMem_Free(out);
+  if (!l) return NULL;
+  return Py_BuildValue("(NO)", l, end ? Py_True : Py_False);
+}
+
+static PyObject *py_pipeline_get_state(PyObject *self, PyObject *cap) {
+  vp_pipeline *p = get_pipe(cap);
+  if (!p) return NULL;
+  int64_t e, i, it;
+  vp_status s = vp_pipeline_get_state(p, &e, &i, &it);
+  if (s != VP_OK) return raise_status(s);
+  return Py_BuildValue("(LLL)", (long long)e, (long long)i, (long long)it);
+}
+
+static PyObject *py_pipeline_set_state(PyObject *self, PyObject *args) {
+  PyObject *cap;
+  long long e, i, it;
+  if (!PyArg_ParseTuple(args, "OLLL", &cap, &e, &i, &it)) return NULL;
+  vp_pipeline *p = get_pipe(cap);
+  if (!p) return NULL;
+  vp_status s;
+  Py_BEGIN_ALLOW_THREADS s = vp_pipeline_set_state(p, e, i, it);
+  Py_END_ALLOW_THREADS if (s != VP_OK) return raise_status(s);
+  Py_RETURN_NONE;
+}
+
 static PyObject *py_io_bytes_read(PyObject *self, PyObject *unused) {
   return PyLong_FromUnsignedLongLong(vp_io_bytes_read());
 }
@@ -338,6 +701,24 @@ static PyMethodDef methods[] = {
     {"file_info", py_file_info, METH_VARARGS, "file_info(path) -> dict"},
     {"synth_case", (PyCFunction)(void (*)(void))py_synth_case, METH_VARARGS | METH_KEYWORDS,
      "synth_case(kind, seed=0, case=0, shape=None, scale=0.0, threads=0) -> (image, label)"},
+    {"ops_list", py_ops_list, METH_NOARGS, "names of the registered operators"},
+    {"ops_describe", py_ops_describe, METH_VARARGS, "ops_describe(name) -> JSON text"},
+    {"ops_call", py_ops_call, METH_VARARGS,
+     "ops_call(name, inputs, batch, args_json, seed, num_outputs) -> handles"},
+    {"stack_view", py_stack_view, METH_O, "stack_view(handles) -> one [N, ...] handle (no copy)"},
+    {"pipeline_create", py_pipeline_create, METH_VARARGS,
+     "pipeline_create(batch, threads, device, seed, prefetch, skip_bad)"},
+    {"pipeline_from_json", py_pipeline_from_json, METH_VARARGS,
+     "pipeline_from_json(text, name, overrides_json)"},
+    {"pipeline_add_reader", py_pipeline_add_reader, METH_VARARGS, "add the dataset reader"},
+    {"pipeline_add_node", py_pipeline_add_node, METH_VARARGS,
+     "pipeline_add_node(p, op, device, inputs, args_json, outputs)"},
+    {"pipeline_set_outputs", py_pipeline_set_outputs, METH_VARARGS, "set the outputs"},
+    {"pipeline_build", py_pipeline_build, METH_O, "check the graph, start the workers"},
+    {"pipeline_info", py_pipeline_info, METH_O, "(num_outputs, batch_size, epoch_size)"},
+    {"pipeline_run", py_pipeline_run, METH_O, "-> (handles, epoch_end)"},
+    {"pipeline_get_state", py_pipeline_get_state, METH_O, "-> (epoch, index, iteration)"},
+    {"pipeline_set_state", py_pipeline_set_state, METH_VARARGS, "resume from a state"},
     {"io_bytes_read", py_io_bytes_read, METH_NOARGS, "bytes read by this thread"},
     {"io_reset_bytes_read", py_io_reset, METH_NOARGS, "reset the byte counter"},
     {"version", py_version, METH_NOARGS, "library version"},

@@ -3,37 +3,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/convert.h"
 #include "core/dtype.h"
 #include "core/status.h"
 #include "core/tensor.h"
-
-/* Rounds to nearest even and saturates into [lo, hi]; NaN -> 0. */
-static double sat(double v, double lo, double hi) {
-  if (v != v) return 0.0;
-  v = nearbyint(v);
-  return v < lo ? lo : (v > hi ? hi : v);
-}
-
-static void store(void *dst, vp_dtype t, size_t i, double v) {
-  switch (t) {
-    case VP_U8: ((uint8_t *)dst)[i] = (uint8_t)sat(v, 0, UINT8_MAX); break;
-    case VP_I8: ((int8_t *)dst)[i] = (int8_t)sat(v, INT8_MIN, INT8_MAX); break;
-    case VP_U16: ((uint16_t *)dst)[i] = (uint16_t)sat(v, 0, UINT16_MAX); break;
-    case VP_I16: ((int16_t *)dst)[i] = (int16_t)sat(v, INT16_MIN, INT16_MAX); break;
-    case VP_U32: ((uint32_t *)dst)[i] = (uint32_t)sat(v, 0, UINT32_MAX); break;
-    case VP_I32: ((int32_t *)dst)[i] = (int32_t)sat(v, INT32_MIN, INT32_MAX); break;
-    case VP_I64: {
-      /* 2^63 is not representable: clamp below it */
-      double r = sat(v, -9223372036854775808.0, 9223372036854774784.0);
-      ((int64_t *)dst)[i] = (int64_t)r;
-      break;
-    }
-    case VP_F16: ((uint16_t *)dst)[i] = vp_float_to_half((float)v); break;
-    case VP_F32: ((float *)dst)[i] = (float)v; break;
-    case VP_F64: ((double *)dst)[i] = v; break;
-    default: break;
-  }
-}
 
 vp_status vp_tensor_astype(const vp_tensor *t, vp_dtype dtype, vp_tensor **out) {
   if (!t || !out) return vp_fail(VP_ERR_INVALID_ARG, "astype: NULL argument");
@@ -48,7 +21,8 @@ vp_status vp_tensor_astype(const vp_tensor *t, vp_dtype dtype, vp_tensor **out) 
   if (dtype == t->dtype) {
     memcpy(o->data, t->data, vp_tensor_nbytes(t));
   } else {
-    for (size_t i = 0; i < n; i++) store(o->data, dtype, i, vp_load_as_double(t->data, t->dtype, i));
+    for (size_t i = 0; i < n; i++)
+      vp_cvt_store(o->data, dtype, (int64_t)i, vp_cvt_load(t->data, t->dtype, (int64_t)i));
   }
   *out = o;
   return VP_OK;

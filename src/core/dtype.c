@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "core/convert.h"
 #include "core/status.h"
 
 static const struct {
@@ -79,70 +80,10 @@ void vp_byteswap(void *buf, size_t n, size_t size) {
   }
 }
 
-float vp_half_to_float(uint16_t h) {
-  uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1f;
-  uint32_t man = h & 0x3ffu;
-  uint32_t bits;
-  if (exp == 0) {
-    if (man == 0) {
-      bits = sign;
-    } else { /* subnormal: normalise */
-      exp = 127 - 15 + 1;
-      while (!(man & 0x400u)) {
-        man <<= 1;
-        exp--;
-      }
-      man &= 0x3ffu;
-      bits = sign | (exp << 23) | (man << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (man << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
-  }
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
-}
+float vp_half_to_float(uint16_t h) { return vp_cvt_half_to_float(h); }
 
-uint16_t vp_float_to_half(float f) {
-  uint32_t x;
-  memcpy(&x, &f, 4);
-  uint32_t sign = (x >> 16) & 0x8000u;
-  uint32_t absx = x & 0x7fffffffu;
-  if (absx >= 0x7f800000u) /* inf or nan (keep a quiet nan) */
-    return (uint16_t)(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0));
-  if (absx >= 0x477ff000u) /* rounds to >= 65520: overflow to inf */
-    return (uint16_t)(sign | 0x7c00u);
-  if (absx < 0x38800000u) { /* below the smallest normal half: subnormal or zero */
-    if (absx < 0x33000000u) return (uint16_t)sign; /* < 2^-25 rounds to zero */
-    uint32_t e = absx >> 23;
-    uint32_t m = (absx & 0x7fffffu) | 0x800000u;
-    uint32_t shift = 126 - e; /* 14 + (113 - e) - 1 ... places the value in units of 2^-24 */
-    uint32_t q = m >> (shift), rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (q & 1u))) q++;
-    return (uint16_t)(sign | q);
-  }
-  uint32_t r = absx - 0x38000000u; /* rebias 127 -> 15 */
-  uint32_t q = r >> 13, rem = r & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (q & 1u))) q++;
-  return (uint16_t)(sign | q);
-}
+uint16_t vp_float_to_half(float f) { return vp_cvt_float_to_half(f); }
 
 double vp_load_as_double(const void *buf, vp_dtype t, size_t i) {
-  const unsigned char *p = buf;
-  switch (t) {
-    case VP_U8: return p[i];
-    case VP_I8: return ((const int8_t *)buf)[i];
-    case VP_U16: return ((const uint16_t *)buf)[i];
-    case VP_I16: return ((const int16_t *)buf)[i];
-    case VP_U32: return ((const uint32_t *)buf)[i];
-    case VP_I32: return ((const int32_t *)buf)[i];
-    case VP_I64: return (double)((const int64_t *)buf)[i];
-    case VP_F16: return vp_half_to_float(((const uint16_t *)buf)[i]);
-    case VP_F32: return ((const float *)buf)[i];
-    case VP_F64: return ((const double *)buf)[i];
-    default: return 0.0;
-  }
+  return vp_cvt_load(buf, t, (int64_t)i);
 }

@@ -1,4 +1,4 @@
-/* C-callable host wrappers of voxpipe's CUDA kernels (src/cuda/*.cu).
+/* C-callable host wrappers of voxpipe's CUDA kernels (the .cu files in src/cuda).
  * Defined only when the library is built with its CUDA backend
  * (VP_HAVE_CUDA). Each launches on stream s, on the calling thread's
  * current device, returns without synchronising, and reports launch
@@ -24,6 +24,18 @@ typedef void *vp_stream;
  * device (or pinned) address of n floats; n = 0 launches nothing. */
 vp_status vp_cuda_fill_uniform(float *out, int64_t n, vp_rng_key key, uint32_t iteration,
                                uint32_t sample, vp_stream s);
+
+/* Batched operator bodies (src/cuda/<op>.cu): one launch serves the n
+ * samples of a host table of descriptors (src/cuda/batch_launch.h), which
+ * is uploaded on s and freed in stream order. elem_size: bytes per element
+ * (1, 2, 4 or 8) for the operators that only move elements. */
+struct vp_bl_desc;
+vp_status vp_cuda_flip(const struct vp_bl_desc *descs, int64_t n, size_t elem_size, vp_stream s);
+vp_status vp_cuda_slice(const struct vp_bl_desc *descs, int64_t n, size_t elem_size, vp_stream s);
+vp_status vp_cuda_cast(const struct vp_bl_desc *descs, int64_t n, vp_dtype from, vp_dtype to,
+                       vp_stream s);
+vp_status vp_cuda_gaussian_noise(const struct vp_bl_desc *descs, int64_t n, vp_dtype dtype,
+                                 vp_rng_key key, uint32_t iteration, vp_stream s);
 
 #ifdef __cplusplus
 }

@@ -43,6 +43,8 @@ typedef enum vp_arg_type {
 /* The argument may vary per sample: it is then the output of another node
  * (one value per sample) instead of a constant. */
 #define VP_ARG_PER_SAMPLE 1u
+/* A list argument that may be empty ("[]", e.g. the shape of a scalar). */
+#define VP_ARG_EMPTY_OK 2u
 
 typedef struct vp_arg_spec {
   const char *name;
@@ -111,6 +113,11 @@ typedef struct vp_op_desc {
   vp_status (*infer)(const vp_op_call *c, int64_t i, vp_out_spec *out);
   vp_status (*run_cpu)(const vp_op_call *c);
   vp_status (*run_gpu)(const vp_op_call *c); /* NULL: CPU only */
+  /* Sets the spacing and affine of sample i's outputs, after they were
+   * allocated and given the first input's metadata (when the first input
+   * has the output's ndim). NULL: that default stands. Host-side
+   * only, so the caller runs it for CPU and GPU bodies alike. */
+  vp_status (*meta)(const vp_op_call *c, int64_t i);
 } vp_op_desc;
 
 /* The registry. */
@@ -124,6 +131,25 @@ int vp_op_arg_index(const vp_op_desc *op, const char *name);
 /* Parses and validates one argument from JSON text, against its spec;
  * messages read "flip: argument 'axes': 7 is outside [0, 2]". */
 vp_status vp_arg_parse(const vp_op_desc *op, int idx, const char *json, vp_arg_value *out);
+
+/* Parses a JSON object of arguments (NULL or "" = all defaults) for a call
+ * on `batch` samples: a constant per argument, or {"per_sample": [...]}
+ * with `batch` values for arguments flagged VP_ARG_PER_SAMPLE. Missing
+ * arguments take their defaults. *out is one allocation: vp_op_args_free. */
+vp_status vp_op_args_parse(const vp_op_desc *op, const char *json, int64_t batch,
+                           vp_op_args **out);
+void vp_op_args_free(vp_op_args *a);
+
+/* CPU bodies: calls fn(ctx, i, begin, end) over [0, units[i]) of every
+ * sample i < c->batch, in pieces of at most `grain` units, spread over
+ * c->pool (pieces of one sample may run on different threads). */
+typedef vp_status (*vp_op_range_fn)(void *ctx, int64_t sample, int64_t begin, int64_t end);
+vp_status vp_op_parallel(const vp_op_call *c, const int64_t *units, int64_t grain,
+                         vp_op_range_fn fn, void *ctx);
+
+/* The operator's stream key for an eager call with `seed` (op instance =
+ * a hash of the operator's name, so two operators draw different numbers). */
+vp_rng_key vp_op_eager_key(const vp_op_desc *op, uint64_t seed);
 
 #ifdef __cplusplus
 }
