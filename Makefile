@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make demo   synthesise a small dataset, show `voxpipe info` of it, write a PNG preview
+#   make demo   synthesise a small dataset, run the nnU-Net example pipeline, write previews to demo-out/
 #   make test   build, then run every C test (CTest) and Python test (pytest)
 BUILD ?= build
 PYTHON ?= python3
@@ -26,4 +26,4 @@ demo: build
 	@BUILD=$(BUILD) scripts/demo.sh
 
 clean:
-	rm -rf $(BUILD) demo
+	rm -rf $(BUILD) demo-out

@@ -41,7 +41,7 @@ static vp_status check_keys(const ctx *c, const char *where, const json_t *obj,
   const char *k;
   json_t *v;
   json_object_foreach((json_t *)obj, k, v) {
-    int ok = 0;
+    int ok = strncmp(k, "//", 2) == 0; /* "//": a comment, as JSON has none */
     for (int i = 0; known[i]; i++) ok |= strcmp(k, known[i]) == 0;
     if (!ok) {
       char list[512] = "";
@@ -303,7 +303,9 @@ static vp_status get_names(const ctx *c, const char *key, const json_t *v, int m
   return VP_OK;
 }
 
-static vp_status add_nodes(const ctx *c, vp_pipeline *p, const json_t *nodes) {
+/* With the pipeline's device at -1 (CPU only, e.g. `voxpipe run --device
+ * cpu`), "gpu" nodes run on the CPU: the same graph, the same results. */
+static vp_status add_nodes(const ctx *c, vp_pipeline *p, const json_t *nodes, int cpu_only) {
   if (!nodes) return VP_OK;
   if (!json_is_array(nodes)) return key_fail(c, "nodes", "expected a list of nodes");
   for (size_t i = 0; i < json_array_size(nodes); i++) {
@@ -320,6 +322,7 @@ static vp_status add_nodes(const ctx *c, vp_pipeline *p, const json_t *nodes) {
     if ((v = json_object_get(nd, "device"))) {
       snprintf(key, sizeof key, "%s.device", where);
       VP_TRY(get_str(c, key, v, &device));
+      if (cpu_only && strcmp(device, "gpu") == 0) device = "cpu";
     }
     const char *ins[VP_OP_MAX_IO + 1], *outs[VP_OP_MAX_IO + 1];
     int nin = 0, nout = 0;
@@ -388,7 +391,7 @@ static vp_status from_json(ctx *c, const json_t *root, const json_t *over, vp_pi
   vp_status s = vp_pipeline_create(&o, &p);
   if (s != VP_OK) return vp_fail_prefix(s, "%s", c->name);
   s = add_reader(c, p, json_object_get(root, "reader"), o.seed);
-  if (s == VP_OK) s = add_nodes(c, p, json_object_get(root, "nodes"));
+  if (s == VP_OK) s = add_nodes(c, p, json_object_get(root, "nodes"), o.device < 0);
   if (s == VP_OK) s = set_outputs(c, p, json_object_get(root, "outputs"));
   if (s == VP_OK) {
     s = vp_pipeline_build(p);
