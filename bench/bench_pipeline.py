@@ -3,7 +3,7 @@ voxpipe (GPU nodes, 2 CPU threads) against the MLPerf reference-style loader (Nu
 torch DataLoader with 16 workers) and MONAI's transforms on GPU tensors, side by side in one run.
 
 The chain is the part of MLPerf's that voxpipe has operators for today, the same for all
-three: random 128^3 crop (padded when the case is smaller), flip each axis with p 1/3
+three (voxpipe reads only each patch's bytes; the peers load whole cases, as they do): random 128^3 crop (padded when the case is smaller), flip each axis with p 1/3
 (image and label together), cast (float32, uint8), gaussian noise sigma U(0, 0.1) with p 0.1.
 The biased crop and brightness join when their operators land.
 
@@ -50,11 +50,9 @@ def cases(data):
 def voxpipe_loader(data, threads):
     pipe = voxpipe.Pipeline(batch_size=BATCH, num_threads=threads, device_id=0, seed=1)
     with pipe:
-        img, lbl = voxpipe.fn.readers.dataset(os.path.join(data, "dataset.json"), shuffle=True)
-        pos = voxpipe.fn.uniform(range=[0, 1], shape=[3])
-        crop = dict(rel_anchor=pos, shape=[PATCH] * 3, out_of_bounds_policy="pad", device="gpu")
-        img = voxpipe.fn.slice(img, **crop)
-        lbl = voxpipe.fn.slice(lbl, **crop)
+        # the random crop happens in the reader: only the patch's bytes are read
+        img, lbl = voxpipe.fn.readers.dataset(os.path.join(data, "dataset.json"), shuffle=True,
+                                              random_crop=[PATCH] * 3)
         f = [voxpipe.fn.coin_flip(probability=1 / 3) for _ in range(3)]
         flips = dict(depthwise=f[0], vertical=f[1], horizontal=f[2], device="gpu")
         img = voxpipe.fn.flip(img, **flips)

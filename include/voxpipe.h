@@ -347,6 +347,14 @@ VP_API void vp_pipeline_destroy(vp_pipeline *p);
 VP_API vp_status vp_pipeline_add_reader(vp_pipeline *p, const vp_dataset_opts *dataset,
                                         const vp_load_opts *roi, const char *image_name,
                                         const char *label_name);
+/* Makes the reader read a random window of `shape` (the 3 spatial extents)
+ * of every case instead of the whole case: the window's position is drawn
+ * per sample (uniform over the positions where it fits; a case smaller than
+ * the window is padded with 0 and the window placed at random), the same for
+ * image and label, and only the window's bytes are read from uncompressed
+ * files. The draw is keyed by (seed, iteration, sample in the batch). Call
+ * after vp_pipeline_add_reader; replaces a fixed roi. */
+VP_API vp_status vp_pipeline_set_reader_crop(vp_pipeline *p, int ndim, const int64_t *shape);
 /* An operator node. inputs: names of earlier outputs; args_json: a JSON
  * object of arguments where {"node": "name"} takes an argument's per-sample
  * values from another node's output; device "cpu" or "gpu" (inputs move to

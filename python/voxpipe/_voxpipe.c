@@ -562,6 +562,19 @@ static const char **str_array(PyObject *seq, Py_ssize_t *n, PyObject **keep) {
   return a;
 }
 
+static PyObject *py_pipeline_set_reader_crop(PyObject *self, PyObject *args) {
+  PyObject *cap, *shape;
+  if (!PyArg_ParseTuple(args, "OO", &cap, &shape)) return NULL;
+  vp_pipeline *p = get_pipe(cap);
+  if (!p) return NULL;
+  int64_t sh[VP_MAX_NDIM];
+  int n = read_int64s(shape, sh, VP_MAX_NDIM, "random_crop");
+  if (n < 0) return NULL;
+  vp_status s = vp_pipeline_set_reader_crop(p, n, sh);
+  if (s != VP_OK) return raise_status(s);
+  Py_RETURN_NONE;
+}
+
 static PyObject *py_pipeline_add_node(PyObject *self, PyObject *args) {
   PyObject *cap, *inputs, *outputs;
   const char *op, *device, *json;
@@ -711,6 +724,8 @@ static PyMethodDef methods[] = {
     {"pipeline_from_json", py_pipeline_from_json, METH_VARARGS,
      "pipeline_from_json(text, name, overrides_json)"},
     {"pipeline_add_reader", py_pipeline_add_reader, METH_VARARGS, "add the dataset reader"},
+    {"pipeline_set_reader_crop", py_pipeline_set_reader_crop, METH_VARARGS,
+     "pipeline_set_reader_crop(p, shape): a random window per sample"},
     {"pipeline_add_node", py_pipeline_add_node, METH_VARARGS,
      "pipeline_add_node(p, op, device, inputs, args_json, outputs)"},
     {"pipeline_set_outputs", py_pipeline_set_outputs, METH_VARARGS, "set the outputs"},

@@ -117,7 +117,7 @@ def _dataset(dataset_json=None, *, root=None, image_glob=None, label_glob=None, 
              split=None, labels: bool = True, shuffle: bool = False, seed: Optional[int] = None,
              shard_id: Optional[int] = None, num_shards: Optional[int] = None,
              stick_to_shard: bool = False, pad_last_batch: bool = False, roi=None,
-             oob: str = "error", fill: float = 0.0):
+             oob: str = "error", fill: float = 0.0, random_crop=None):
     """The dataset reader: cases from an MSD/nnU-Net dataset.json, a folder and
     glob(s) (';'-separated image globs are modalities stacked as channels), or a
     file list. Outputs image [C, D, H, W] and, when labels, label [D, H, W].
@@ -150,10 +150,12 @@ def _dataset(dataset_json=None, *, root=None, image_glob=None, label_glob=None, 
         "batch_size": pipe.batch_size,
     }
     r = None
+    if roi is not None and random_crop is not None:
+        raise ValueError("readers.dataset: give roi or random_crop, not both")
     if roi is not None:
         start, shape = roi
         r = (list(start), list(shape), _OOB[oob], float(fill))
-    outs = pipe._add_reader(src, r, labels)
+    outs = pipe._add_reader(src, r, labels, random_crop)
     return outs if labels else outs[0]
 
 

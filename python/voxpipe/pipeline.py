@@ -104,12 +104,14 @@ class Pipeline:
                 self._names.add(name)
                 return name
 
-    def _add_reader(self, source: dict, roi, labels: bool) -> Tuple[DataNode, ...]:
+    def _add_reader(self, source: dict, roi, labels: bool, crop=None) -> Tuple[DataNode, ...]:
         if self._has_reader:
             raise ValueError("a pipeline has one reader")
         img = self._new_name("reader", 0)
         lbl = self._new_name("reader", 1) if labels else None
         _C.pipeline_add_reader(self._h, source, roi, img, lbl)
+        if crop is not None:
+            _C.pipeline_set_reader_crop(self._h, [int(x) for x in crop])
         self._has_reader = True
         return (DataNode(img, self), DataNode(lbl, self)) if labels else (DataNode(img, self),)
 

@@ -8,6 +8,7 @@
 
 #include "core/cuda_rt.h"
 #include "core/batch.h"
+#include "core/philox.h"
 #include "core/status.h"
 #include "core/tensor.h"
 #include "core/threadpool.h"
@@ -56,6 +57,7 @@ struct vp_exec {
   int64_t iteration;
   slot *slots;
   int64_t load_base;
+  int64_t cur_iteration; /* of the batch being read (for the reader's crop draws) */
   vp_exec_work work[2];
 };
 
@@ -305,14 +307,48 @@ static const char *failed_file(vp_exec *e, int64_t c, const char *msg, const cha
   return NULL;
 }
 
+/* The reader's random window of the case in slot `pos`: uniform over the
+ * positions where it fits (slice's rel_anchor rule), keyed by (seed,
+ * iteration, slot), the same for image and label. Reads only the header. */
+static vp_status crop_window(vp_exec *e, const slot *s, int64_t pos, vp_load_opts *o) {
+  const vp_reader *r = &e->g->reader;
+  vp_file_info fi;
+  VP_TRY(vp_file_info_read(vp_dataset_image_path(e->ds, s->case_index, 0), &fi));
+  if (fi.ndim < 3)
+    return vp_fail(VP_ERR_INVALID_ARG, "%s: reader crop: the image has %d axes, not 3 spatial",
+                   vp_dataset_image_path(e->ds, s->case_index, 0), fi.ndim);
+  vp_load_opts_init(o);
+  o->roi_ndim = 3;
+  o->oob = VP_OOB_PAD;
+  /* a window is thousands of short rows: copying them out of a mapping is
+   * several times faster than a pread each (bench/NOTES.md) */
+  o->use_mmap = 1;
+  /* a key no node can have (nodes count from 0) */
+  vp_rng_key key = vp_rng_key_make(e->o.seed, 0xfffffff0u);
+  vp_u32x4 u = vp_rng_draw(key, (uint32_t)e->cur_iteration, (uint32_t)pos, 0);
+  for (int a = 0; a < 3; a++) {
+    int64_t n = fi.shape[fi.ndim - 3 + a], len = r->crop[a];
+    double rel = vp_u01d(u.v[a], u.v[3] ^ (uint32_t)a); /* in (0, 1) */
+    o->roi_start[a] = n >= len ? (int64_t)(rel * (double)(n - len + 1))
+                               : -(int64_t)(rel * (double)(len - n + 1));
+    o->roi_shape[a] = len;
+  }
+  return VP_OK;
+}
+
 static vp_status load_slot(void *ctx, int64_t i) {
   vp_exec *e = ctx;
-  slot *s = &e->slots[e->load_base + i];
+  int64_t pos = e->load_base + i;
+  slot *s = &e->slots[pos];
   const vp_graph *g = e->g;
   /* no label output: the label file is not read */
   vp_tensor **label = g->reader.label_value >= 0 ? &s->label : NULL;
-  s->status = vp_dataset_load(e->ds, s->case_index, g->reader.has_roi ? &g->reader.roi : NULL,
-                              &s->image, label);
+  vp_load_opts window;
+  const vp_load_opts *roi = g->reader.has_roi ? &g->reader.roi : NULL;
+  s->status = g->reader.has_crop ? crop_window(e, s, pos, &window) : VP_OK;
+  if (g->reader.has_crop) roi = &window;
+  if (s->status == VP_OK)
+    s->status = vp_dataset_load(e->ds, s->case_index, roi, &s->image, label);
   if (s->status == VP_OK && label && !s->label) {
     s->status = vp_fail(VP_ERR_INVALID_ARG,
                         "reader: output '%s' asks for labels, but case %lld has no label file",
@@ -388,6 +424,7 @@ static vp_status read_batch(vp_exec *e, vp_exec_work *w) {
  * its gpu nodes need. */
 static vp_status stage_cpu(vp_exec *e, vp_exec_work *w) {
   w->iteration = e->iteration;
+  e->cur_iteration = e->iteration;
   VP_TRY(read_batch(e, w));
   vp_dataset_position(e->ds, &w->next_epoch, &w->next_index);
   w->next_iter = e->iteration + 1;

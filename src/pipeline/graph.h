@@ -51,6 +51,8 @@ typedef struct vp_reader {
   char *strs[6];
   int has_roi;
   vp_load_opts roi;
+  int has_crop; /* a random window per sample (vp_pipeline_set_reader_crop) */
+  int64_t crop[3];
   int image_value;
   int label_value; /* -1 when there is no label output */
 } vp_reader;

@@ -80,6 +80,22 @@ vp_status vp_pipeline_add_reader(vp_pipeline *p, const vp_dataset_opts *dataset,
   return vp_graph_add_reader(&p->g, dataset, roi, image_name, label_name);
 }
 
+vp_status vp_pipeline_set_reader_crop(vp_pipeline *p, int ndim, const int64_t *shape) {
+  VP_TRY(not_built(p, "set_reader_crop"));
+  vp_reader *r = &p->g.reader;
+  if (!r->present) return vp_fail(VP_ERR_INVALID_ARG, "reader crop: add the reader first");
+  if (ndim != 3 || !shape)
+    return vp_fail(VP_ERR_INVALID_ARG, "reader crop: expected 3 spatial extents, got %d", ndim);
+  for (int a = 0; a < 3; a++)
+    if (shape[a] < 1 || shape[a] > ((int64_t)1 << 31))
+      return vp_fail(VP_ERR_INVALID_ARG, "reader crop: extent %d = %lld is outside [1, 2^31]", a,
+                     (long long)shape[a]);
+  memcpy(r->crop, shape, sizeof r->crop);
+  r->has_crop = 1;
+  r->has_roi = 0;
+  return VP_OK;
+}
+
 vp_status vp_pipeline_add_node_json(vp_pipeline *p, const char *op, const char *device,
                                     int num_inputs, const char *const *inputs, const json_t *args,
                                     int num_outputs, const char *const *outputs,

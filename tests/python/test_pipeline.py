@@ -272,3 +272,55 @@ def test_gpu_pipeline_equals_cpu_and_feeds_torch_without_copy(dataset):
         # CROP float16 samples are 15360 bytes (60 x 256): back to back, one tensor, no copy
         assert x.is_contiguous()
         break
+
+
+def _find_window(case_lbl, y, crop):
+    """The position of label window y in case_lbl (zero-padded at the far ends), or None."""
+    D, H, W = case_lbl.shape
+    pad = np.zeros((D + 2 * crop[0], H + 2 * crop[1], W + 2 * crop[2]), case_lbl.dtype)
+    pad[crop[0]:crop[0] + D, crop[1]:crop[1] + H, crop[2]:crop[2] + W] = case_lbl
+    for d in range(D + crop[0] + 1):
+        for h in range(H + crop[1] + 1):
+            for w in range(W + crop[2] + 1):
+                if np.array_equal(pad[d:d + crop[0], h:h + crop[1], w:w + crop[2]], y):
+                    return d - crop[0], h - crop[1], w - crop[2]
+    return None
+
+
+def test_reader_random_crop_reads_matching_windows(dataset):
+    """random_crop: each sample is a window of its case at one position for image and
+    label (padded with 0 outside), positions vary, and the same seed repeats them."""
+    root, cases = dataset
+    crop = (16, 30, 12)  # H = 30 is larger than some cases: padded windows too
+
+    def make(seed):
+        pipe = voxpipe.Pipeline(batch_size=3, num_threads=2, device_id=None, seed=seed)
+        with pipe:
+            img, lbl = voxpipe.fn.readers.dataset(root / "dataset.json", random_crop=crop)
+            pipe.set_outputs(img, lbl)
+        return pipe
+
+    pipe = make(4)
+    positions = set()
+    for it in range(4):
+        xs, ys = pipe.run()
+        for k, (x, y) in enumerate(zip(xs, ys)):
+            x, y = np.asarray(x), np.asarray(y)
+            assert x.shape == (1,) + crop and y.shape == crop
+            case = (it * 3 + k) % 5  # no shuffle: cases in order
+            img, lbl = cases[case]
+            pos = _find_window(lbl, y, crop)
+            assert pos is not None
+            d, h, w = pos
+            ref = np.zeros((1,) + crop, np.float32)
+            D, H, W = lbl.shape
+            d0, h0, w0 = max(d, 0), max(h, 0), max(w, 0)
+            d1, h1, w1 = min(d + crop[0], D), min(h + crop[1], H), min(w + crop[2], W)
+            ref[:, d0 - d:d1 - d, h0 - h:h1 - h, w0 - w:w1 - w] = img[:, d0:d1, h0:h1, w0:w1]
+            np.testing.assert_array_equal(x, ref)
+            positions.add(pos)
+    assert len(positions) > 6
+    a = [np.asarray(t).tobytes() for t in make(4).run()[0]]
+    b = [np.asarray(t).tobytes() for t in make(4).run()[0]]
+    c = [np.asarray(t).tobytes() for t in make(5).run()[0]]
+    assert a == b and a != c
