@@ -355,6 +355,15 @@ VP_API vp_status vp_pipeline_add_reader(vp_pipeline *p, const vp_dataset_opts *d
  * files. The draw is keyed by (seed, iteration, sample in the batch). Call
  * after vp_pipeline_add_reader; replaces a fixed roi. */
 VP_API vp_status vp_pipeline_set_reader_crop(vp_pipeline *p, int ndim, const int64_t *shape);
+/* Keeps decoded cases (whole image and label) in host memory up to
+ * max_bytes, least recently used out first, so later epochs skip reading and
+ * decoding (random_crop / roi windows are then copied out of memory). 0
+ * turns it off. Call after vp_pipeline_add_reader, before build. */
+VP_API vp_status vp_pipeline_set_reader_cache(vp_pipeline *p, size_t max_bytes);
+/* The cache's use: bytes held, cases held, hits and misses so far (all 0
+ * without a cache). */
+VP_API vp_status vp_pipeline_cache_stats(vp_pipeline *p, size_t *bytes, int64_t *entries,
+                                         uint64_t *hits, uint64_t *misses);
 /* An operator node. inputs: names of earlier outputs; args_json: a JSON
  * object of arguments where {"node": "name"} takes an argument's per-sample
  * values from another node's output; device "cpu" or "gpu" (inputs move to

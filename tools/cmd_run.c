@@ -209,6 +209,13 @@ int cmd_run(int argc, char **argv) {
       printf("steady state: %.1f samples/s, %.3g voxels/s (first output)\n",
              (double)steady_samples / steady, voxels * (double)steady_samples / (double)samples / steady);
   }
+  size_t cbytes;
+  int64_t centries;
+  uint64_t chits, cmisses;
+  if (rc == 0 && vp_pipeline_cache_stats(p, &cbytes, &centries, &chits, &cmisses) == VP_OK &&
+      chits + cmisses > 0)
+    printf("reader cache: %lld cases, %.1f MiB; %llu hits, %llu misses\n", (long long)centries,
+           (double)cbytes / 1048576.0, (unsigned long long)chits, (unsigned long long)cmisses);
   free(outs);
   vp_pipeline_destroy(p);
   return rc;

@@ -575,6 +575,30 @@ static PyObject *py_pipeline_set_reader_crop(PyObject *self, PyObject *args) {
   Py_RETURN_NONE;
 }
 
+static PyObject *py_pipeline_set_reader_cache(PyObject *self, PyObject *args) {
+  PyObject *cap;
+  unsigned long long bytes;
+  if (!PyArg_ParseTuple(args, "OK", &cap, &bytes)) return NULL;
+  vp_pipeline *p = get_pipe(cap);
+  if (!p) return NULL;
+  vp_status s = vp_pipeline_set_reader_cache(p, (size_t)bytes);
+  if (s != VP_OK) return raise_status(s);
+  Py_RETURN_NONE;
+}
+
+static PyObject *py_pipeline_cache_stats(PyObject *self, PyObject *cap) {
+  vp_pipeline *p = get_pipe(cap);
+  if (!p) return NULL;
+  size_t bytes;
+  int64_t entries;
+  uint64_t hits, misses;
+  vp_status s = vp_pipeline_cache_stats(p, &bytes, &entries, &hits, &misses);
+  if (s != VP_OK) return raise_status(s);
+  return Py_BuildValue("{s:K,s:L,s:K,s:K}", "bytes", (unsigned long long)bytes, "entries",
+                       (long long)entries, "hits", (unsigned long long)hits, "misses",
+                       (unsigned long long)misses);
+}
+
 static PyObject *py_pipeline_add_node(PyObject *self, PyObject *args) {
   PyObject *cap, *inputs, *outputs;
   const char *op, *device, *json;
@@ -726,6 +750,9 @@ static PyMethodDef methods[] = {
     {"pipeline_add_reader", py_pipeline_add_reader, METH_VARARGS, "add the dataset reader"},
     {"pipeline_set_reader_crop", py_pipeline_set_reader_crop, METH_VARARGS,
      "pipeline_set_reader_crop(p, shape): a random window per sample"},
+    {"pipeline_set_reader_cache", py_pipeline_set_reader_cache, METH_VARARGS,
+     "pipeline_set_reader_cache(p, max_bytes)"},
+    {"pipeline_cache_stats", py_pipeline_cache_stats, METH_O, "the reader cache's use"},
     {"pipeline_add_node", py_pipeline_add_node, METH_VARARGS,
      "pipeline_add_node(p, op, device, inputs, args_json, outputs)"},
     {"pipeline_set_outputs", py_pipeline_set_outputs, METH_VARARGS, "set the outputs"},

@@ -117,7 +117,7 @@ def _dataset(dataset_json=None, *, root=None, image_glob=None, label_glob=None, 
              split=None, labels: bool = True, shuffle: bool = False, seed: Optional[int] = None,
              shard_id: Optional[int] = None, num_shards: Optional[int] = None,
              stick_to_shard: bool = False, pad_last_batch: bool = False, roi=None,
-             oob: str = "error", fill: float = 0.0, random_crop=None):
+             oob: str = "error", fill: float = 0.0, random_crop=None, cache_bytes: int = 0):
     """The dataset reader: cases from an MSD/nnU-Net dataset.json, a folder and
     glob(s) (';'-separated image globs are modalities stacked as channels), or a
     file list. Outputs image [C, D, H, W] and, when labels, label [D, H, W].
@@ -155,7 +155,7 @@ def _dataset(dataset_json=None, *, root=None, image_glob=None, label_glob=None, 
     if roi is not None:
         start, shape = roi
         r = (list(start), list(shape), _OOB[oob], float(fill))
-    outs = pipe._add_reader(src, r, labels, random_crop)
+    outs = pipe._add_reader(src, r, labels, random_crop, cache_bytes)
     return outs if labels else outs[0]
 
 

@@ -104,7 +104,8 @@ class Pipeline:
                 self._names.add(name)
                 return name
 
-    def _add_reader(self, source: dict, roi, labels: bool, crop=None) -> Tuple[DataNode, ...]:
+    def _add_reader(self, source: dict, roi, labels: bool, crop=None,
+                    cache_bytes: int = 0) -> Tuple[DataNode, ...]:
         if self._has_reader:
             raise ValueError("a pipeline has one reader")
         img = self._new_name("reader", 0)
@@ -112,6 +113,8 @@ class Pipeline:
         _C.pipeline_add_reader(self._h, source, roi, img, lbl)
         if crop is not None:
             _C.pipeline_set_reader_crop(self._h, [int(x) for x in crop])
+        if cache_bytes:
+            _C.pipeline_set_reader_cache(self._h, int(cache_bytes))
         self._has_reader = True
         return (DataNode(img, self), DataNode(lbl, self)) if labels else (DataNode(img, self),)
 
@@ -163,6 +166,10 @@ class Pipeline:
     def run(self) -> Tuple[TensorList, ...]:
         """The next batch: one TensorList per output."""
         return tuple(self._run()[0])
+
+    def cache_stats(self) -> Dict[str, int]:
+        """The reader cache's use: bytes, entries (cases), hits, misses."""
+        return _C.pipeline_cache_stats(self._h)
 
     def state_dict(self) -> Dict[str, int]:
         """Where the next batch comes from: reader position and RNG iteration."""

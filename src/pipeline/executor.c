@@ -12,6 +12,8 @@
 #include "core/status.h"
 #include "core/tensor.h"
 #include "core/threadpool.h"
+#include "io/region.h"
+#include "pipeline/volume_cache.h"
 
 #define ERR_CAP 1024
 
@@ -58,6 +60,7 @@ struct vp_exec {
   slot *slots;
   int64_t load_base;
   int64_t cur_iteration; /* of the batch being read (for the reader's crop draws) */
+  vp_volume_cache *cache; /* NULL without one */
   vp_exec_work work[2];
 };
 
@@ -307,16 +310,11 @@ static const char *failed_file(vp_exec *e, int64_t c, const char *msg, const cha
   return NULL;
 }
 
-/* The reader's random window of the case in slot `pos`: uniform over the
- * positions where it fits (slice's rel_anchor rule), keyed by (seed,
- * iteration, slot), the same for image and label. Reads only the header. */
-static vp_status crop_window(vp_exec *e, const slot *s, int64_t pos, vp_load_opts *o) {
+/* The reader's random window of a case of spatial shape `sp` in slot
+ * `pos`: uniform over the positions where it fits (slice's rel_anchor rule),
+ * keyed by (seed, iteration, slot), the same for image and label. */
+static void crop_window(vp_exec *e, const int64_t sp[3], int64_t pos, vp_load_opts *o) {
   const vp_reader *r = &e->g->reader;
-  vp_file_info fi;
-  VP_TRY(vp_file_info_read(vp_dataset_image_path(e->ds, s->case_index, 0), &fi));
-  if (fi.ndim < 3)
-    return vp_fail(VP_ERR_INVALID_ARG, "%s: reader crop: the image has %d axes, not 3 spatial",
-                   vp_dataset_image_path(e->ds, s->case_index, 0), fi.ndim);
   vp_load_opts_init(o);
   o->roi_ndim = 3;
   o->oob = VP_OOB_PAD;
@@ -327,13 +325,79 @@ static vp_status crop_window(vp_exec *e, const slot *s, int64_t pos, vp_load_opt
   vp_rng_key key = vp_rng_key_make(e->o.seed, 0xfffffff0u);
   vp_u32x4 u = vp_rng_draw(key, (uint32_t)e->cur_iteration, (uint32_t)pos, 0);
   for (int a = 0; a < 3; a++) {
-    int64_t n = fi.shape[fi.ndim - 3 + a], len = r->crop[a];
+    int64_t n = sp[a], len = r->crop[a];
     double rel = vp_u01d(u.v[a], u.v[3] ^ (uint32_t)a); /* in (0, 1) */
     o->roi_start[a] = n >= len ? (int64_t)(rel * (double)(n - len + 1))
                                : -(int64_t)(rel * (double)(len - n + 1));
     o->roi_shape[a] = len;
   }
+}
+
+/* The spatial shape of a case from its image file's header. */
+static vp_status file_spatial_shape(vp_exec *e, int64_t case_index, int64_t sp[3]) {
+  const char *path = vp_dataset_image_path(e->ds, case_index, 0);
+  vp_file_info fi;
+  VP_TRY(vp_file_info_read(path, &fi));
+  if (fi.ndim < 3)
+    return vp_fail(VP_ERR_INVALID_ARG, "%s: reader crop: the image has %d axes, not 3 spatial",
+                   path, fi.ndim);
+  for (int a = 0; a < 3; a++) sp[a] = fi.shape[fi.ndim - 3 + a];
   return VP_OK;
+}
+
+/* A window of a cached volume, as a file read of the same region gives it
+ * (the affine moved to the window's origin). */
+static vp_status window_of(const vp_tensor *t, const vp_load_opts *roi, double fill,
+                           vp_tensor **out) {
+  *out = NULL;
+  vp_region r;
+  VP_TRY(vp_region_resolve(roi, t->ndim, t->shape, "cached volume", &r));
+  vp_tensor *o;
+  VP_TRY(vp_tensor_create(t->dtype, r.ndim, r.shape, VP_MEM_HOST, 0, &o));
+  vp_region_copy(t->data, t->dtype, t->ndim, t->shape, &r, fill, o->data);
+  vp_tensor_copy_meta(o, t);
+  int sn = o->spatial_ndim;
+  for (int a = 0; a < sn; a++)
+    for (int row = 0; row < 3; row++)
+      o->affine[row * 4 + 3] += o->affine[row * 4 + (sn - 1 - a)] * (double)r.start[t->ndim - sn + a];
+  *out = o;
+  return VP_OK;
+}
+
+/* A case through the cache: whole volumes are cached, windows cut from them. */
+static vp_status load_cached(vp_exec *e, slot *s, int64_t pos, int want_label) {
+  const vp_reader *r = &e->g->reader;
+  vp_tensor *img = NULL, *lbl = NULL;
+  vp_status st = VP_OK;
+  if (!vp_volume_cache_get(e->cache, s->case_index, &img, &lbl)) {
+    vp_load_opts whole;
+    vp_load_opts_init(&whole);
+    whole.raw = r->has_roi ? r->roi.raw : 0;
+    st = vp_dataset_load(e->ds, s->case_index, &whole, &img, want_label ? &lbl : NULL);
+    if (st == VP_OK) vp_volume_cache_put(e->cache, s->case_index, img, lbl);
+  }
+  vp_load_opts window;
+  const vp_load_opts *roi = NULL;
+  if (st == VP_OK && r->has_crop) {
+    crop_window(e, img->shape + img->ndim - 3, pos, &window);
+    roi = &window;
+  } else if (st == VP_OK && r->has_roi && r->roi.roi_ndim) {
+    roi = &r->roi;
+  }
+  if (st == VP_OK && roi) {
+    st = window_of(img, roi, roi->fill, &s->image);
+    if (st == VP_OK && lbl && want_label) st = window_of(lbl, roi, 0.0, &s->label);
+  } else if (st == VP_OK) {
+    vp_tensor_retain(img);
+    s->image = img;
+    if (want_label && lbl) {
+      vp_tensor_retain(lbl);
+      s->label = lbl;
+    }
+  }
+  vp_tensor_release(img);
+  vp_tensor_release(lbl);
+  return st;
 }
 
 static vp_status load_slot(void *ctx, int64_t i) {
@@ -343,12 +407,21 @@ static vp_status load_slot(void *ctx, int64_t i) {
   const vp_graph *g = e->g;
   /* no label output: the label file is not read */
   vp_tensor **label = g->reader.label_value >= 0 ? &s->label : NULL;
-  vp_load_opts window;
-  const vp_load_opts *roi = g->reader.has_roi ? &g->reader.roi : NULL;
-  s->status = g->reader.has_crop ? crop_window(e, s, pos, &window) : VP_OK;
-  if (g->reader.has_crop) roi = &window;
-  if (s->status == VP_OK)
-    s->status = vp_dataset_load(e->ds, s->case_index, roi, &s->image, label);
+  if (e->cache) {
+    s->status = load_cached(e, s, pos, label != NULL);
+  } else {
+    vp_load_opts window;
+    const vp_load_opts *roi = g->reader.has_roi ? &g->reader.roi : NULL;
+    s->status = VP_OK;
+    if (g->reader.has_crop) {
+      int64_t sp[3];
+      s->status = file_spatial_shape(e, s->case_index, sp);
+      if (s->status == VP_OK) crop_window(e, sp, pos, &window);
+      roi = &window;
+    }
+    if (s->status == VP_OK)
+      s->status = vp_dataset_load(e->ds, s->case_index, roi, &s->image, label);
+  }
   if (s->status == VP_OK && label && !s->label) {
     s->status = vp_fail(VP_ERR_INVALID_ARG,
                         "reader: output '%s' asks for labels, but case %lld has no label file",
@@ -589,6 +662,7 @@ void vp_exec_destroy(vp_exec *e) {
   vp_gpu_stage_destroy(e->gpu);
   vp_threadpool_destroy(e->pool);
   vp_dataset_destroy(e->ds);
+  vp_volume_cache_destroy(e->cache);
   pthread_cond_destroy(&e->not_full);
   pthread_cond_destroy(&e->not_empty);
   pthread_mutex_destroy(&e->lock);
@@ -619,6 +693,8 @@ vp_status vp_exec_create(const vp_graph *g, const vp_pipeline_opts *o, vp_datase
   if (s == VP_OK) s = work_init(&e->work[0], g, e->B);
   if (s == VP_OK) s = work_init(&e->work[1], g, e->B);
   if (s == VP_OK) s = vp_threadpool_create(o->num_threads, &e->pool);
+  if (s == VP_OK && g->reader.cache_bytes)
+    s = vp_volume_cache_create(g->reader.cache_bytes, &e->cache);
   int any_gpu = 0;
   for (int n = 0; n < g->num_nodes; n++) any_gpu |= g->nodes[n].gpu;
   if (s == VP_OK && any_gpu) s = vp_gpu_stage_create(g, o->device, e->B, &e->gpu);
@@ -716,3 +792,8 @@ vp_status vp_exec_seek(vp_exec *e, int64_t epoch, int64_t index, int64_t iterati
 int64_t vp_exec_epoch_size(const vp_exec *e) { return vp_dataset_epoch_size(e->ds); }
 
 vp_threadpool *vp_exec_pool(vp_exec *e) { return e->pool; }
+
+void vp_exec_cache_stats(vp_exec *e, size_t *bytes, int64_t *entries, uint64_t *hits,
+                         uint64_t *misses) {
+  if (e->cache) vp_volume_cache_stats(e->cache, bytes, entries, hits, misses);
+}

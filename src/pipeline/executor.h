@@ -42,6 +42,8 @@ void vp_exec_state(vp_exec *e, int64_t *epoch, int64_t *index, int64_t *iteratio
 /* Drops prefetched batches, seeks, clears a kept error and restarts. */
 vp_status vp_exec_seek(vp_exec *e, int64_t epoch, int64_t index, int64_t iteration);
 int64_t vp_exec_epoch_size(const vp_exec *e);
+void vp_exec_cache_stats(vp_exec *e, size_t *bytes, int64_t *entries, uint64_t *hits,
+                         uint64_t *misses);
 
 /* ---- inside the executor (executor.c, gpu_stage.c) -------------------- */
 

@@ -96,6 +96,22 @@ vp_status vp_pipeline_set_reader_crop(vp_pipeline *p, int ndim, const int64_t *s
   return VP_OK;
 }
 
+vp_status vp_pipeline_set_reader_cache(vp_pipeline *p, size_t max_bytes) {
+  VP_TRY(not_built(p, "set_reader_cache"));
+  if (!p->g.reader.present) return vp_fail(VP_ERR_INVALID_ARG, "reader cache: add the reader first");
+  p->g.reader.cache_bytes = max_bytes;
+  return VP_OK;
+}
+
+vp_status vp_pipeline_cache_stats(vp_pipeline *p, size_t *bytes, int64_t *entries,
+                                  uint64_t *hits, uint64_t *misses) {
+  if (!p || !bytes || !entries || !hits || !misses)
+    return vp_fail(VP_ERR_INVALID_ARG, "cache_stats: NULL argument");
+  *bytes = 0, *entries = 0, *hits = 0, *misses = 0;
+  if (p->exec) vp_exec_cache_stats(p->exec, bytes, entries, hits, misses);
+  return VP_OK;
+}
+
 vp_status vp_pipeline_add_node_json(vp_pipeline *p, const char *op, const char *device,
                                     int num_inputs, const char *const *inputs, const json_t *args,
                                     int num_outputs, const char *const *outputs,

@@ -158,7 +158,7 @@ static vp_status pipeline_opts(const ctx *c, const char *where, const json_t *ob
 static const char *const reader_keys[] = {
     "dataset_json",   "split",   "root",     "image_glob", "label_glob",
     "file_list",      "shuffle", "shard_id", "num_shards", "stick_to_shard",
-    "pad_last_batch", "roi",     "raw",      "outputs",    "random_crop", NULL};
+    "pad_last_batch", "roi",     "raw",      "outputs",    "random_crop", "cache_bytes", NULL};
 static const char *const roi_keys[] = {"start", "shape", "oob", "fill", NULL};
 
 static vp_status get_extents(const ctx *c, const char *key, const json_t *v, int64_t lo,
@@ -219,6 +219,7 @@ static vp_status add_reader(ctx *c, vp_pipeline *p, const json_t *r, uint64_t se
   int has_lo = 0;
   int64_t crop[VP_MAX_NDIM];
   int ncrop = 0;
+  int64_t cache_bytes = 0;
   const char *k;
   json_t *v;
   int sources = 0;
@@ -259,6 +260,8 @@ static vp_status add_reader(ctx *c, vp_pipeline *p, const json_t *r, uint64_t se
     } else if (strcmp(k, "roi") == 0) {
       VP_TRY(parse_roi(c, v, &lo));
       has_lo = 1;
+    } else if (strcmp(k, "cache_bytes") == 0) {
+      VP_TRY(get_int(c, key, v, 0, INT64_MAX, &cache_bytes));
     } else if (strcmp(k, "random_crop") == 0) {
       VP_TRY(get_extents(c, key, v, 1, crop, &ncrop));
       if (ncrop != 3) return key_fail(c, key, "expected 3 spatial extents, got %d", ncrop);
@@ -290,6 +293,7 @@ static vp_status add_reader(ctx *c, vp_pipeline *p, const json_t *r, uint64_t se
   vp_status s =
       vp_pipeline_add_reader(p, &d, has_lo ? &lo : NULL, names[0], nnames > 1 ? names[1] : NULL);
   if (s == VP_OK && ncrop) s = vp_pipeline_set_reader_crop(p, ncrop, crop);
+  if (s == VP_OK && cache_bytes) s = vp_pipeline_set_reader_cache(p, (size_t)cache_bytes);
   if (s != VP_OK) return vp_fail_prefix(s, "%s", c->name);
   return VP_OK;
 }

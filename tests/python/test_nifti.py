@@ -183,8 +183,12 @@ def test_nibabel_reads_what_voxpipe_writes(tmp_path, rng, dtype, ext):
     np.testing.assert_array_equal(got.T, want, strict=True)
     np.testing.assert_allclose(img.affine, aff, rtol=1e-6, atol=1e-5)
     np.testing.assert_allclose(img.header.get_zooms()[:3], spacing[::-1], rtol=1e-6)
-    # the qform agrees with the sform
-    np.testing.assert_allclose(img.get_qform(), aff, rtol=1e-5, atol=1e-4)
+    # the qform is the affine as nibabel itself encodes it (float32 quaternions
+    # lose precision near 180-degree rotations, the same for both writers)
+    ref = nib.Nifti1Header()
+    ref.set_data_shape(a.T.shape)
+    ref.set_qform(aff, code=1)
+    np.testing.assert_allclose(img.get_qform(), ref.get_qform(), rtol=1e-6, atol=1e-5)
 
 
 def test_written_gzip_is_plain_gzip(tmp_path, rng):

@@ -324,3 +324,37 @@ def test_reader_random_crop_reads_matching_windows(dataset):
     b = [np.asarray(t).tobytes() for t in make(4).run()[0]]
     c = [np.asarray(t).tobytes() for t in make(5).run()[0]]
     assert a == b and a != c
+
+
+@pytest.mark.parametrize("crop", [None, (16, 30, 12)])
+def test_reader_cache_gives_the_same_bytes(dataset, crop):
+    """With a cache the batches are byte-identical to reading the files; later epochs
+    hit the cache; a small budget holds at most that many bytes."""
+    root, cases = dataset
+
+    def make(cache_bytes):
+        pipe = voxpipe.Pipeline(batch_size=2, num_threads=2, device_id=None, seed=9)
+        with pipe:
+            img, lbl = voxpipe.fn.readers.dataset(root / "dataset.json", shuffle=True,
+                                                  random_crop=crop, cache_bytes=cache_bytes)
+            flip = voxpipe.fn.coin_flip(probability=0.5)
+            img = voxpipe.fn.flip(img, vertical=flip)
+            pipe.set_outputs(img, lbl)
+        return pipe
+
+    plain, cached = make(0), make(1 << 30)
+    for _ in range(8):  # 3 epochs of 5 cases
+        for a, b in zip(plain.run(), cached.run()):
+            for s, t in zip(a, b):
+                assert np.asarray(s).tobytes() == np.asarray(t).tobytes()
+    st = cached.cache_stats()
+    case_bytes = sum(i.nbytes + l.nbytes for i, l in cases)
+    assert st["entries"] == 5 and st["bytes"] == case_bytes
+    assert st["misses"] == 5 and st["hits"] >= 11  # the producer may have read ahead
+    assert plain.cache_stats() == {"bytes": 0, "entries": 0, "hits": 0, "misses": 0}
+    budget = case_bytes // 2
+    small = make(budget)
+    for _ in range(8):
+        small.run()
+    st = small.cache_stats()
+    assert 0 < st["bytes"] <= budget and st["entries"] < 5
