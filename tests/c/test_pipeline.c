@@ -181,7 +181,8 @@ static void test_matches_eager(void **state) {
 }
 
 /* Random per-sample arguments from other nodes, over a shuffled dataset. */
-static vp_pipeline *random_graph(int threads, int depth, uint64_t seed) {
+static vp_pipeline *random_graph_ex(int threads, int depth, uint64_t seed, int crop,
+                                    size_t cache) {
   vp_pipeline_opts o;
   vp_pipeline_opts_init(&o);
   o.batch_size = 3;
@@ -195,6 +196,11 @@ static vp_pipeline *random_graph(int threads, int depth, uint64_t seed) {
   d.shuffle = 1;
   d.seed = seed;
   VP_ASSERT_OK(vp_pipeline_add_reader(p, &d, NULL, "image", "label"));
+  if (crop) {
+    const int64_t window[3] = {3, 9, 4}; /* larger than some cases on H: padded windows */
+    VP_ASSERT_OK(vp_pipeline_set_reader_crop(p, 3, window));
+  }
+  if (cache) VP_ASSERT_OK(vp_pipeline_set_reader_cache(p, cache));
   const char *none[1] = {NULL};
   const char *o0[] = {"sd"}, *o1[] = {"fl"};
   VP_ASSERT_OK(vp_pipeline_add_node(p, "uniform", "cpu", 0, none, "{\"range\": [0.1, 2]}", 1, o0));
@@ -209,6 +215,10 @@ static vp_pipeline *random_graph(int threads, int depth, uint64_t seed) {
   VP_ASSERT_OK(vp_pipeline_set_outputs(p, 3, outs));
   VP_ASSERT_OK(vp_pipeline_build(p));
   return p;
+}
+
+static vp_pipeline *random_graph(int threads, int depth, uint64_t seed) {
+  return random_graph_ex(threads, depth, seed, 0, 0);
 }
 
 #define NB 6
@@ -242,6 +252,43 @@ static void test_deterministic(void **state) {
   int differ = 0;
   for (int b = 0; b < NB; b++) differ += h[b] != ref[b];
   assert_int_equal(differ, NB);
+}
+
+/* The reader's random crop and its cache: the same bytes with and without
+ * the cache, for any thread count; the cache is used (run under TSan in CI:
+ * pool workers share it). */
+static void test_crop_and_cache(void **state) {
+  (void)state;
+  uint64_t ref[NB];
+  vp_pipeline *p = random_graph_ex(1, 1, g_seed, 1, 0);
+  hashes(p, ref);
+  vp_pipeline_destroy(p);
+  const size_t budgets[] = {(size_t)1 << 30, 2000};
+  for (int b = 0; b < 2; b++)
+    for (int threads = 1; threads <= 4; threads *= 2) {
+      uint64_t h[NB];
+      p = random_graph_ex(threads, 2, g_seed, 1, budgets[b]);
+      hashes(p, h);
+      size_t bytes;
+      int64_t entries;
+      uint64_t hits, misses;
+      VP_ASSERT_OK(vp_pipeline_cache_stats(p, &bytes, &entries, &hits, &misses));
+      vp_pipeline_destroy(p);
+      for (int k = 0; k < NB; k++)
+        if (h[k] != ref[k]) fail_msg("cache %zu, threads %d: batch %d differs", budgets[b], threads, k);
+      assert_true(misses > 0);
+      assert_true(bytes <= budgets[b]);
+      if (b == 0) assert_true(hits > 0);
+    }
+  /* a whole-volume pipeline through the cache equals the files */
+  uint64_t whole[NB], cached[NB];
+  p = random_graph_ex(2, 2, g_seed, 0, 0);
+  hashes(p, whole);
+  vp_pipeline_destroy(p);
+  p = random_graph_ex(2, 2, g_seed, 0, (size_t)1 << 30);
+  hashes(p, cached);
+  vp_pipeline_destroy(p);
+  assert_memory_equal(whole, cached, sizeof whole);
 }
 
 /* The per-sample values reached the nodes: a sample is flipped when its
@@ -600,7 +647,7 @@ static void test_bad_graphs(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_matches_eager),      cmocka_unit_test(test_deterministic),
+      cmocka_unit_test(test_matches_eager),      cmocka_unit_test(test_deterministic), cmocka_unit_test(test_crop_and_cache),
       cmocka_unit_test(test_per_sample_binding), cmocka_unit_test(test_corrupt_file),
       cmocka_unit_test(test_skip_order),         cmocka_unit_test(test_destroy_any_time),
       cmocka_unit_test(test_state_restore),      cmocka_unit_test(test_failing_node),
