@@ -330,9 +330,43 @@ static PyObject *py_ops_describe(PyObject *self, PyObject *args) {
   return r;
 }
 
-/* Releases the first n handles of an array of tensors. */
-static void release_all(vp_tensor **t, Py_ssize_t n) {
-  for (Py_ssize_t i = 0; i < n; i++) vp_tensor_release(t[i]);
+/* The tensors of a sequence of handles (borrowed: the sequence keeps them),
+ * in a PyMem array the caller frees; NULL with an exception on error. */
+static vp_tensor **tensors_of(PyObject *seq, Py_ssize_t *n, const char *what) {
+  PyObject *fast = PySequence_Fast(seq, what);
+  if (!fast) return NULL;
+  *n = PySequence_Size(fast);
+  vp_tensor **t = PyMem_Calloc((size_t)*n + 1, sizeof *t);
+  if (!t) {
+    Py_DECREF(fast);
+    PyErr_NoMemory();
+    return NULL;
+  }
+  for (Py_ssize_t i = 0; i < *n; i++) {
+    PyObject *item = PySequence_GetItem(fast, i);
+    t[i] = item ? get_tensor(item) : NULL;
+    Py_XDECREF(item);
+    if (!t[i]) {
+      PyMem_Free(t);
+      t = NULL;
+      break;
+    }
+  }
+  Py_DECREF(fast);
+  return t;
+}
+
+/* A list of handles taking over n new references (all released on error). */
+static PyObject *list_of(vp_tensor **out, Py_ssize_t n) {
+  PyObject *l = PyList_New(n);
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *h = l ? wrap_tensor(out[i]) : NULL; /* wrap_tensor releases on failure */
+    if (!l) vp_tensor_release(out[i]);
+    out[i] = NULL;
+    if (l && !h) Py_CLEAR(l);
+    if (l) PyList_SetItem(l, i, h);
+  }
+  return l;
 }
 
 /* ops_call(name, inputs: list of handles (input k of sample i at k*batch+i),
@@ -343,79 +377,32 @@ static PyObject *py_ops_call(PyObject *self, PyObject *args) {
   Py_ssize_t batch, nout;
   unsigned long long seed;
   if (!PyArg_ParseTuple(args, "sOnzKn", &name, &inputs, &batch, &json, &seed, &nout)) return NULL;
-  PyObject *fast = PySequence_Fast(inputs, "inputs must be a sequence of tensors");
-  if (!fast) return NULL;
-  Py_ssize_t nin = PySequence_Size(fast);
-  if (batch < 1 || nout < 0 || nout > 64 || nin > 1 << 20) {
-    Py_DECREF(fast);
+  if (batch < 1 || nout < 0 || nout > 64) {
     PyErr_SetString(PyExc_ValueError, "ops_call: bad batch or output count");
     return NULL;
   }
-  vp_tensor **in = PyMem_Calloc((size_t)nin + 1, sizeof *in);
+  Py_ssize_t nin;
+  vp_tensor **in = tensors_of(inputs, &nin, "inputs must be a sequence of tensors");
+  if (!in) return NULL;
   vp_tensor **out = PyMem_Calloc((size_t)(nout * batch) + 1, sizeof *out);
-  if (!in || !out) {
-    Py_DECREF(fast);
+  if (!out) {
     PyMem_Free(in);
-    PyMem_Free(out);
     return PyErr_NoMemory();
-  }
-  for (Py_ssize_t i = 0; i < nin; i++) {
-    PyObject *item = PySequence_GetItem(fast, i);
-    in[i] = item ? get_tensor(item) : NULL;
-    Py_XDECREF(item);
-    if (!in[i]) {
-      Py_DECREF(fast);
-      PyMem_Free(in);
-      PyMem_Free(out);
-      return NULL;
-    }
   }
   vp_status s;
   Py_BEGIN_ALLOW_THREADS s = vp_ops_call(name, batch, in, json, seed, out);
-  Py_END_ALLOW_THREADS Py_DECREF(fast);
-  PyMem_Free(in);
-  if (s != VP_OK) {
-    PyMem_Free(out);
-    return raise_status(s);
-  }
-  Py_ssize_t n = nout * batch;
-  PyObject *l = PyList_New(n);
-  for (Py_ssize_t i = 0; l && i < n; i++) {
-    PyObject *h = wrap_tensor(out[i]);
-    out[i] = NULL;
-    if (!h) {
-      release_all(out + i + 1, n - i - 1);
-      Py_CLEAR(l);
-      break;
-    }
-    PyList_SetItem(l, i, h);
-  }
+  Py_END_ALLOW_THREADS PyMem_Free(in);
+  PyObject *l = s == VP_OK ? list_of(out, nout * batch) : raise_status(s);
   PyMem_Free(out);
   return l;
 }
 
 static PyObject *py_stack_view(PyObject *self, PyObject *seq) {
-  PyObject *fast = PySequence_Fast(seq, "stack_view: expected a sequence of tensors");
-  if (!fast) return NULL;
-  Py_ssize_t n = PySequence_Size(fast);
-  vp_tensor **t = PyMem_Calloc((size_t)n + 1, sizeof *t);
-  if (!t) {
-    Py_DECREF(fast);
-    return PyErr_NoMemory();
-  }
-  for (Py_ssize_t i = 0; i < n; i++) {
-    PyObject *item = PySequence_GetItem(fast, i);
-    t[i] = item ? get_tensor(item) : NULL;
-    Py_XDECREF(item);
-    if (!t[i]) {
-      Py_DECREF(fast);
-      PyMem_Free(t);
-      return NULL;
-    }
-  }
+  Py_ssize_t n;
+  vp_tensor **t = tensors_of(seq, &n, "stack_view: expected a sequence of tensors");
+  if (!t) return NULL;
   vp_tensor *v = NULL;
   vp_status s = vp_tensor_stack_view(t, n, &v);
-  Py_DECREF(fast);
   PyMem_Free(t);
   if (s != VP_OK) return raise_status(s);
   return wrap_tensor(v);
@@ -671,17 +658,7 @@ static PyObject *py_pipeline_run(PyObject *self, PyObject *cap) {
     PyMem_Free(out);
     return raise_status(s);
   }
-  PyObject *l = PyList_New(n);
-  for (Py_ssize_t i = 0; l && i < n; i++) {
-    PyObject *h = wrap_tensor(out[i]);
-    out[i] = NULL;
-    if (!h) {
-      release_all(out + i + 1, n - i - 1);
-      Py_CLEAR(l);
-      break;
-    }
-    PyList_SetItem(l, i, h);
-  }
+  PyObject *l = list_of(out, n);
   PyMem_Free(out);
   if (!l) return NULL;
   return Py_BuildValue("(NO)", l, end ? Py_True : Py_False);
