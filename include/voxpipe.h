@@ -355,11 +355,16 @@ VP_API vp_status vp_pipeline_add_reader(vp_pipeline *p, const vp_dataset_opts *d
  * files. The draw is keyed by (seed, iteration, sample in the batch). Call
  * after vp_pipeline_add_reader; replaces a fixed roi. */
 VP_API vp_status vp_pipeline_set_reader_crop(vp_pipeline *p, int ndim, const int64_t *shape);
-/* Keeps decoded cases (whole image and label) in host memory up to
- * max_bytes, least recently used out first, so later epochs skip reading and
- * decoding (random_crop / roi windows are then copied out of memory). 0
- * turns it off. Call after vp_pipeline_add_reader, before build. */
-VP_API vp_status vp_pipeline_set_reader_cache(vp_pipeline *p, size_t max_bytes);
+/* Keeps decoded cases (whole image and label) up to max_bytes, least
+ * recently used out first, so later epochs skip reading and decoding; 0
+ * turns it off. `where`: VP_MEM_HOST (random_crop / roi windows are then
+ * copied out of memory) or VP_MEM_DEVICE (GPU memory on the pipeline's
+ * device: the reader's outputs are then GPU tensors, read by "gpu" nodes;
+ * cut windows with a gpu slice node, e.g. rel_anchor from a uniform node:
+ * a whole dataset cached on the GPU, as NVIDIA's MLPerf submission does).
+ * Call after vp_pipeline_add_reader, before build. */
+VP_API vp_status vp_pipeline_set_reader_cache(vp_pipeline *p, size_t max_bytes,
+                                              vp_memkind where);
 /* The cache's use: bytes held, cases held, hits and misses so far (all 0
  * without a cache). */
 VP_API vp_status vp_pipeline_cache_stats(vp_pipeline *p, size_t *bytes, int64_t *entries,

@@ -565,10 +565,11 @@ static PyObject *py_pipeline_set_reader_crop(PyObject *self, PyObject *args) {
 static PyObject *py_pipeline_set_reader_cache(PyObject *self, PyObject *args) {
   PyObject *cap;
   unsigned long long bytes;
-  if (!PyArg_ParseTuple(args, "OK", &cap, &bytes)) return NULL;
+  int gpu = 0;
+  if (!PyArg_ParseTuple(args, "OK|p", &cap, &bytes, &gpu)) return NULL;
   vp_pipeline *p = get_pipe(cap);
   if (!p) return NULL;
-  vp_status s = vp_pipeline_set_reader_cache(p, (size_t)bytes);
+  vp_status s = vp_pipeline_set_reader_cache(p, (size_t)bytes, gpu ? VP_MEM_DEVICE : VP_MEM_HOST);
   if (s != VP_OK) return raise_status(s);
   Py_RETURN_NONE;
 }
@@ -728,7 +729,7 @@ static PyMethodDef methods[] = {
     {"pipeline_set_reader_crop", py_pipeline_set_reader_crop, METH_VARARGS,
      "pipeline_set_reader_crop(p, shape): a random window per sample"},
     {"pipeline_set_reader_cache", py_pipeline_set_reader_cache, METH_VARARGS,
-     "pipeline_set_reader_cache(p, max_bytes)"},
+     "pipeline_set_reader_cache(p, max_bytes, gpu=False)"},
     {"pipeline_cache_stats", py_pipeline_cache_stats, METH_O, "the reader cache's use"},
     {"pipeline_add_node", py_pipeline_add_node, METH_VARARGS,
      "pipeline_add_node(p, op, device, inputs, args_json, outputs)"},

@@ -117,7 +117,8 @@ def _dataset(dataset_json=None, *, root=None, image_glob=None, label_glob=None, 
              split=None, labels: bool = True, shuffle: bool = False, seed: Optional[int] = None,
              shard_id: Optional[int] = None, num_shards: Optional[int] = None,
              stick_to_shard: bool = False, pad_last_batch: bool = False, roi=None,
-             oob: str = "error", fill: float = 0.0, random_crop=None, cache_bytes: int = 0):
+             oob: str = "error", fill: float = 0.0, random_crop=None, cache_bytes: int = 0,
+             cache_device: str = "cpu"):
     """The dataset reader: cases from an MSD/nnU-Net dataset.json, a folder and
     glob(s) (';'-separated image globs are modalities stacked as channels), or a
     file list. Outputs image [C, D, H, W] and, when labels, label [D, H, W].
@@ -128,6 +129,17 @@ def _dataset(dataset_json=None, *, root=None, image_glob=None, label_glob=None, 
     the same number of batches). roi: (start, shape) of the spatial axes read
     from every case (only those bytes from uncompressed files); oob: error,
     pad (with fill) or trim.
+
+    random_crop: (D, H, W) of a window read at a random position per sample
+    (uniform where it fits; padded with 0 when the case is smaller), the same
+    for image and label: only the window's bytes are read, which is what makes
+    large cases cheap. Give roi or random_crop, not both.
+
+    cache_bytes: keep decoded cases up to this budget (LRU), so later epochs
+    skip reading; ``pipe.cache_stats()`` reports its use. cache_device="gpu"
+    keeps them in GPU memory: the outputs are then GPU tensors for "gpu" nodes
+    (crop with a gpu slice node, rel_anchor from a uniform node, instead of
+    random_crop).
     """
     pipe = Pipeline.current()
     if pipe is None:
@@ -155,7 +167,7 @@ def _dataset(dataset_json=None, *, root=None, image_glob=None, label_glob=None, 
     if roi is not None:
         start, shape = roi
         r = (list(start), list(shape), _OOB[oob], float(fill))
-    outs = pipe._add_reader(src, r, labels, random_crop, cache_bytes)
+    outs = pipe._add_reader(src, r, labels, random_crop, cache_bytes, cache_device)
     return outs if labels else outs[0]
 
 

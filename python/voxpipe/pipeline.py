@@ -104,8 +104,8 @@ class Pipeline:
                 self._names.add(name)
                 return name
 
-    def _add_reader(self, source: dict, roi, labels: bool, crop=None,
-                    cache_bytes: int = 0) -> Tuple[DataNode, ...]:
+    def _add_reader(self, source: dict, roi, labels: bool, crop=None, cache_bytes: int = 0,
+                    cache_device: str = "cpu") -> Tuple[DataNode, ...]:
         if self._has_reader:
             raise ValueError("a pipeline has one reader")
         img = self._new_name("reader", 0)
@@ -114,7 +114,9 @@ class Pipeline:
         if crop is not None:
             _C.pipeline_set_reader_crop(self._h, [int(x) for x in crop])
         if cache_bytes:
-            _C.pipeline_set_reader_cache(self._h, int(cache_bytes))
+            if cache_device not in ("cpu", "gpu"):
+                raise ValueError(f"cache_device: {cache_device!r} is not 'cpu' or 'gpu'")
+            _C.pipeline_set_reader_cache(self._h, int(cache_bytes), cache_device == "gpu")
         self._has_reader = True
         return (DataNode(img, self), DataNode(lbl, self)) if labels else (DataNode(img, self),)
 

@@ -374,6 +374,20 @@ static vp_status load_cached(vp_exec *e, slot *s, int64_t pos, int want_label) {
     vp_load_opts_init(&whole);
     whole.raw = r->has_roi ? r->roi.raw : 0;
     st = vp_dataset_load(e->ds, s->case_index, &whole, &img, want_label ? &lbl : NULL);
+    if (st == VP_OK && r->cache_device) { /* synchronous copies: complete when put */
+      vp_tensor *dimg = NULL, *dlbl = NULL;
+      st = vp_tensor_copy_to(img, VP_MEM_DEVICE, e->o.device, &dimg);
+      if (st == VP_OK && lbl) st = vp_tensor_copy_to(lbl, VP_MEM_DEVICE, e->o.device, &dlbl);
+      vp_tensor_release(img);
+      vp_tensor_release(lbl);
+      img = dimg;
+      lbl = dlbl;
+      if (st != VP_OK) {
+        vp_tensor_release(img);
+        vp_tensor_release(lbl);
+        img = lbl = NULL;
+      }
+    }
     if (st == VP_OK) vp_volume_cache_put(e->cache, s->case_index, img, lbl);
   }
   vp_load_opts window;

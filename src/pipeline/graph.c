@@ -397,6 +397,14 @@ vp_status vp_graph_check(const vp_graph *g, int device) {
     return vp_fail(VP_ERR_INVALID_ARG,
                    "pipeline: no outputs were chosen (vp_pipeline_set_outputs, or \"outputs\" in "
                    "a pipeline file)");
+  if (g->reader.cache_device && (g->reader.has_crop || (g->reader.has_roi && g->reader.roi.roi_ndim)))
+    return vp_fail(VP_ERR_INVALID_ARG,
+                   "reader: a GPU cache holds whole volumes; cut windows with a gpu slice node "
+                   "(rel_anchor from a uniform node) instead of random_crop or roi");
+  if (g->reader.cache_device && device < 0)
+    return vp_fail(VP_ERR_NO_DEVICE,
+                   "reader: a GPU cache needs a GPU, but the pipeline's device is %d (CPU only)",
+                   device);
   /* the graph's shape first: it does not depend on the machine */
   for (int n = 0; n < g->num_nodes; n++) {
     const vp_node *node = &g->nodes[n];

@@ -54,6 +54,7 @@ typedef struct vp_reader {
   int has_crop; /* a random window per sample (vp_pipeline_set_reader_crop) */
   int64_t crop[3];
   size_t cache_bytes; /* decoded-volume cache budget; 0 = none */
+  int cache_device;   /* the cache is in GPU memory: the reader's outputs are gpu values */
   int image_value;
   int label_value; /* -1 when there is no label output */
 } vp_reader;

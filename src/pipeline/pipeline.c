@@ -96,10 +96,17 @@ vp_status vp_pipeline_set_reader_crop(vp_pipeline *p, int ndim, const int64_t *s
   return VP_OK;
 }
 
-vp_status vp_pipeline_set_reader_cache(vp_pipeline *p, size_t max_bytes) {
+vp_status vp_pipeline_set_reader_cache(vp_pipeline *p, size_t max_bytes, vp_memkind where) {
   VP_TRY(not_built(p, "set_reader_cache"));
-  if (!p->g.reader.present) return vp_fail(VP_ERR_INVALID_ARG, "reader cache: add the reader first");
-  p->g.reader.cache_bytes = max_bytes;
+  vp_reader *r = &p->g.reader;
+  if (!r->present) return vp_fail(VP_ERR_INVALID_ARG, "reader cache: add the reader first");
+  if (where != VP_MEM_HOST && where != VP_MEM_DEVICE)
+    return vp_fail(VP_ERR_INVALID_ARG, "reader cache: memory kind %d is neither host nor device",
+                   (int)where);
+  r->cache_bytes = max_bytes;
+  r->cache_device = max_bytes && where == VP_MEM_DEVICE;
+  p->g.values[r->image_value].gpu = r->cache_device;
+  if (r->label_value >= 0) p->g.values[r->label_value].gpu = r->cache_device;
   return VP_OK;
 }
 

@@ -158,7 +158,8 @@ static vp_status pipeline_opts(const ctx *c, const char *where, const json_t *ob
 static const char *const reader_keys[] = {
     "dataset_json",   "split",   "root",     "image_glob", "label_glob",
     "file_list",      "shuffle", "shard_id", "num_shards", "stick_to_shard",
-    "pad_last_batch", "roi",     "raw",      "outputs",    "random_crop", "cache_bytes", NULL};
+    "pad_last_batch", "roi",     "raw",      "outputs",    "random_crop", "cache_bytes",
+    "cache_device", NULL};
 static const char *const roi_keys[] = {"start", "shape", "oob", "fill", NULL};
 
 static vp_status get_extents(const ctx *c, const char *key, const json_t *v, int64_t lo,
@@ -220,6 +221,7 @@ static vp_status add_reader(ctx *c, vp_pipeline *p, const json_t *r, uint64_t se
   int64_t crop[VP_MAX_NDIM];
   int ncrop = 0;
   int64_t cache_bytes = 0;
+  int cache_gpu = 0;
   const char *k;
   json_t *v;
   int sources = 0;
@@ -262,6 +264,12 @@ static vp_status add_reader(ctx *c, vp_pipeline *p, const json_t *r, uint64_t se
       has_lo = 1;
     } else if (strcmp(k, "cache_bytes") == 0) {
       VP_TRY(get_int(c, key, v, 0, INT64_MAX, &cache_bytes));
+    } else if (strcmp(k, "cache_device") == 0) {
+      const char *where;
+      VP_TRY(get_str(c, key, v, &where));
+      if (strcmp(where, "cpu") && strcmp(where, "gpu"))
+        return key_fail(c, key, "'%s' is neither \"cpu\" nor \"gpu\"", where);
+      cache_gpu = strcmp(where, "gpu") == 0;
     } else if (strcmp(k, "random_crop") == 0) {
       VP_TRY(get_extents(c, key, v, 1, crop, &ncrop));
       if (ncrop != 3) return key_fail(c, key, "expected 3 spatial extents, got %d", ncrop);
@@ -293,7 +301,8 @@ static vp_status add_reader(ctx *c, vp_pipeline *p, const json_t *r, uint64_t se
   vp_status s =
       vp_pipeline_add_reader(p, &d, has_lo ? &lo : NULL, names[0], nnames > 1 ? names[1] : NULL);
   if (s == VP_OK && ncrop) s = vp_pipeline_set_reader_crop(p, ncrop, crop);
-  if (s == VP_OK && cache_bytes) s = vp_pipeline_set_reader_cache(p, (size_t)cache_bytes);
+  if (s == VP_OK && cache_bytes)
+    s = vp_pipeline_set_reader_cache(p, (size_t)cache_bytes, cache_gpu ? VP_MEM_DEVICE : VP_MEM_HOST);
   if (s != VP_OK) return vp_fail_prefix(s, "%s", c->name);
   return VP_OK;
 }

@@ -200,7 +200,7 @@ static vp_pipeline *random_graph_ex(int threads, int depth, uint64_t seed, int c
     const int64_t window[3] = {3, 9, 4}; /* larger than some cases on H: padded windows */
     VP_ASSERT_OK(vp_pipeline_set_reader_crop(p, 3, window));
   }
-  if (cache) VP_ASSERT_OK(vp_pipeline_set_reader_cache(p, cache));
+  if (cache) VP_ASSERT_OK(vp_pipeline_set_reader_cache(p, cache, VP_MEM_HOST));
   const char *none[1] = {NULL};
   const char *o0[] = {"sd"}, *o1[] = {"fl"};
   VP_ASSERT_OK(vp_pipeline_add_node(p, "uniform", "cpu", 0, none, "{\"range\": [0.1, 2]}", 1, o0));

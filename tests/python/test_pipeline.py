@@ -358,3 +358,47 @@ def test_reader_cache_gives_the_same_bytes(dataset, crop):
         small.run()
     st = small.cache_stats()
     assert 0 < st["bytes"] <= budget and st["entries"] < 5
+
+
+def _cropped(root, device_id, dev, cache_device):
+    pipe = voxpipe.Pipeline(batch_size=2, num_threads=2, device_id=device_id, seed=13)
+    with pipe:
+        img, lbl = voxpipe.fn.readers.dataset(root / "dataset.json", shuffle=True,
+                                              cache_bytes=1 << 30, cache_device=cache_device)
+        pos = voxpipe.fn.uniform(range=[0, 1], shape=[3])
+        win = dict(rel_anchor=pos, shape=list(CROP), out_of_bounds_policy="pad", device=dev)
+        img, lbl = voxpipe.fn.slice(img, **win), voxpipe.fn.slice(lbl, **win)
+        flip = voxpipe.fn.coin_flip(probability=0.5)
+        img = voxpipe.fn.flip(img, horizontal=flip, device=dev)
+        pipe.set_outputs(img, lbl)
+    pipe.build()
+    return pipe
+
+
+def test_gpu_cache_needs_a_gpu_and_whole_volumes(dataset):
+    root, _ = dataset
+    pipe = voxpipe.Pipeline(batch_size=1, device_id=None)
+    with pipe:
+        img, lbl = voxpipe.fn.readers.dataset(root / "dataset.json", cache_bytes=1 << 20,
+                                              cache_device="gpu", random_crop=[8, 8, 8])
+        pipe.set_outputs(img)
+    with pytest.raises(ValueError, match="GPU cache holds whole volumes"):
+        pipe.build()
+    with pytest.raises(ValueError, match="cache_device"):
+        with voxpipe.Pipeline(batch_size=1, device_id=None):
+            voxpipe.fn.readers.dataset(root / "dataset.json", cache_bytes=1, cache_device="tpu")
+
+
+@pytest.mark.skipif(voxpipe.cuda_device_count() == 0, reason="needs a GPU")
+def test_gpu_cache_equals_the_cpu_pipeline(dataset):
+    root, cases = dataset
+    cpu = _cropped(root, None, "cpu", "cpu")
+    gpu = _cropped(root, 0, "gpu", "gpu")
+    for _ in range(8):
+        for a, b in zip(cpu.run(), gpu.run()):
+            for s, t in zip(a, b):
+                assert t.device == "gpu:0"
+                assert np.asarray(s).tobytes() == np.asarray(t.cpu()).tobytes()
+    st = gpu.cache_stats()
+    assert st["entries"] == 5 and st["misses"] == 5 and st["hits"] >= 11
+    assert st["bytes"] == sum(i.nbytes + l.nbytes for i, l in cases)
