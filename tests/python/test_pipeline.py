@@ -350,7 +350,9 @@ def test_reader_cache_gives_the_same_bytes(dataset, crop):
     st = cached.cache_stats()
     case_bytes = sum(i.nbytes + l.nbytes for i, l in cases)
     assert st["entries"] == 5 and st["bytes"] == case_bytes
-    assert st["misses"] == 5 and st["hits"] >= 11  # the producer may have read ahead
+    # a case in a batch twice (an epoch ends mid-batch) may be read by two workers at once:
+    # two misses, one entry; the producer may also have read ahead
+    assert st["misses"] >= 5 and st["hits"] + st["misses"] >= 16 and st["hits"] >= 8
     assert plain.cache_stats() == {"bytes": 0, "entries": 0, "hits": 0, "misses": 0}
     budget = case_bytes // 2
     small = make(budget)
@@ -400,5 +402,5 @@ def test_gpu_cache_equals_the_cpu_pipeline(dataset):
                 assert t.device == "gpu:0"
                 assert np.asarray(s).tobytes() == np.asarray(t.cpu()).tobytes()
     st = gpu.cache_stats()
-    assert st["entries"] == 5 and st["misses"] == 5 and st["hits"] >= 11
+    assert st["entries"] == 5 and st["misses"] >= 5 and st["hits"] + st["misses"] >= 16
     assert st["bytes"] == sum(i.nbytes + l.nbytes for i, l in cases)
