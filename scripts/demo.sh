@@ -26,4 +26,6 @@ echo "== voxpipe run examples/nnunet_brats.json on the $device: $ITER batches of
 echo "== previews"
 "$VP" preview "$OUT"/data/brats/case_00000_x.npy --label "$OUT"/data/brats/case_00000_y.npy \
   --out "$OUT/case_00000.png"
-echo "wrote $OUT/case_00000.png (a whole case) and $OUT/nnunet/preview.png (an augmented patch)"
+"$VP" preview --pipeline examples/nnunet_brats.json --out "$OUT/stages"
+echo "wrote $OUT/case_00000.png (a whole case), $OUT/nnunet/preview.png (an augmented patch)"
+echo "and $OUT/stages/ (one patch before and after each augmentation)"

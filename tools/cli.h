@@ -25,4 +25,9 @@ void cli_progress(const char *label, long done, long total);
 int cli_write_preview(const char *png_path, const vp_tensor *image, const vp_tensor *label,
                       int axis);
 
+/* Previews of the first sample after every stage of a pipeline file. */
+int cli_preview_stages(const char *pipeline_file, const char *dir, int axis);
+/* 1 when path is an existing directory. */
+int cli_is_dir(const char *path);
+
 #endif

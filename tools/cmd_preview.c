@@ -7,13 +7,16 @@
 static void preview_usage(FILE *f) {
   fprintf(f,
           "usage: voxpipe preview IMAGE [--label LABEL] --out PNG [--axis 0|1|2]\n"
+          "       voxpipe preview --pipeline FILE.json --out DIR [--axis 0|1|2]\n"
           "\n"
           "Draws the middle slice of every channel of IMAGE side by side, each\n"
           "windowed to its 1st-99th percentile, with LABEL overlaid in colour.\n"
           "\n"
           "  --label LABEL   label map [D,H,W] (or [1,D,H,W]) of the same spatial shape\n"
           "  --out PNG       the PNG to write\n"
-          "  --axis A        spatial axis to slice: 0 (D, default), 1 (H) or 2 (W)\n");
+          "  --axis A        spatial axis to slice: 0 (D, default), 1 (H) or 2 (W)\n"
+          "  --pipeline F    one PNG per stage of pipeline file F (the first sample before\n"
+          "                  and after each augmentation, its label overlaid) into --out DIR\n");
 }
 
 static int bad_usage(const char *opt, const char *why) {
@@ -23,7 +26,7 @@ static int bad_usage(const char *opt, const char *why) {
 }
 
 int cmd_preview(int argc, char **argv) {
-  const char *image_path = NULL, *label_path = NULL, *out = NULL;
+  const char *image_path = NULL, *label_path = NULL, *out = NULL, *pipeline = NULL;
   int axis = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -31,10 +34,13 @@ int cmd_preview(int argc, char **argv) {
       preview_usage(stdout);
       return 0;
     }
-    if (!strcmp(a, "--label") || !strcmp(a, "--out") || !strcmp(a, "--axis")) {
+    if (!strcmp(a, "--label") || !strcmp(a, "--out") || !strcmp(a, "--axis") ||
+        !strcmp(a, "--pipeline")) {
       if (i + 1 >= argc) return bad_usage(a, "needs a value");
       const char *v = argv[++i];
-      if (!strcmp(a, "--label")) {
+      if (!strcmp(a, "--pipeline")) {
+        pipeline = v;
+      } else if (!strcmp(a, "--label")) {
         label_path = v;
       } else if (!strcmp(a, "--out")) {
         out = v;
@@ -49,6 +55,11 @@ int cmd_preview(int argc, char **argv) {
     } else {
       return bad_usage(a, "only one IMAGE is accepted");
     }
+  }
+  if (pipeline) {
+    if (image_path || label_path) return bad_usage("--pipeline", "takes no IMAGE or --label");
+    if (!out) return bad_usage("--out", "is required");
+    return cli_preview_stages(pipeline, out, axis);
   }
   if (!image_path) return bad_usage("IMAGE", "is required");
   if (!out) return bad_usage("--out", "is required");

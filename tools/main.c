@@ -1,5 +1,6 @@
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <stdlib.h>
 
@@ -14,7 +15,7 @@ static const struct {
     {"convert", cmd_convert, "IN OUT [--dtype T]  convert between .nii, .nii.gz and .npy"},
     {"synth", cmd_synth, "--kind brats|kits --out DIR [...]  write a synthetic dataset"},
     {"run", cmd_run, "PIPELINE.json [--iterations N] [--device cpu|gpu] [--save DIR]  run a pipeline file"},
-    {"preview", cmd_preview, "IMAGE [--label L] --out PNG  mid-slice PNG montage"},
+    {"preview", cmd_preview, "IMAGE [--label L] --out PNG | --pipeline FILE --out DIR  PNG montages"},
     {"ops", cmd_ops, "[NAME] [--markdown]  list operators, or describe one"},
 };
 
@@ -23,6 +24,11 @@ static void usage(FILE *f) {
   for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)
     fprintf(f, "  %-8s %s\n", k_commands[i].name, k_commands[i].help);
   fprintf(f, "\n'voxpipe COMMAND --help' shows a command's options.\n");
+}
+
+int cli_is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 int cli_fail(const char *what) {

@@ -217,6 +217,15 @@ def test_cli_run(dataset, tmp_path, cli):
     assert "samples/s" in r.stdout
     assert (tmp_path / "out" / "output0_sample0.nii.gz").exists()
     assert (tmp_path / "out" / "preview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # one PNG per stage, the label stage of the same depth overlaid
+    r = subprocess.run([cli, "preview", "--pipeline", str(path), "--out", str(tmp_path / "st")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    pngs = sorted(os.listdir(tmp_path / "st"))
+    assert pngs == ["stage00_image.png", "stage01_crop.png"]
+    assert "crop + lcrop" in r.stdout
+    for f in pngs:
+        assert (tmp_path / "st" / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     spec["nodes"][0]["args"]["shape"] = [16, -16, 16]
     path.write_text(json.dumps(spec))
     r = subprocess.run([cli, "run", str(path)], capture_output=True, text=True)
