@@ -47,8 +47,9 @@ static vp_tensor *get_tensor(PyObject *cap) {
   return PyCapsule_GetPointer(cap, TENSOR_CAPSULE);
 }
 
-/* Reads a sequence of up to `max` ints; returns the count or -1. */
-static int read_int64s(PyObject *seq, int64_t *out, int max, const char *what) {
+/* Reads a sequence of up to `max` numbers into ints (i64 != NULL) or
+ * doubles (f64 != NULL); returns the count, or -1 with an exception. */
+static int read_numbers(PyObject *seq, int64_t *i64, double *f64, int max, const char *what) {
   PyObject *fast = PySequence_Fast(seq, what);
   if (!fast) return -1;
   Py_ssize_t n = PySequence_Size(fast);
@@ -59,47 +60,24 @@ static int read_int64s(PyObject *seq, int64_t *out, int max, const char *what) {
   }
   for (Py_ssize_t i = 0; i < n; i++) {
     PyObject *item = PySequence_GetItem(fast, i);
-    if (!item) {
+    if (item && i64) i64[i] = PyLong_AsLongLong(item);
+    if (item && f64) f64[i] = PyFloat_AsDouble(item);
+    Py_XDECREF(item);
+    if (!item || PyErr_Occurred()) {
       Py_DECREF(fast);
       return -1;
     }
-    long long v = PyLong_AsLongLong(item);
-    Py_DECREF(item);
-    if (v == -1 && PyErr_Occurred()) {
-      Py_DECREF(fast);
-      return -1;
-    }
-    out[i] = v;
   }
   Py_DECREF(fast);
   return (int)n;
 }
 
+static int read_int64s(PyObject *seq, int64_t *out, int max, const char *what) {
+  return read_numbers(seq, out, NULL, max, what);
+}
+
 static int read_doubles(PyObject *seq, double *out, int max, const char *what) {
-  PyObject *fast = PySequence_Fast(seq, what);
-  if (!fast) return -1;
-  Py_ssize_t n = PySequence_Size(fast);
-  if (n > max) {
-    Py_DECREF(fast);
-    PyErr_Format(PyExc_ValueError, "%s: at most %d values, got %zd", what, max, n);
-    return -1;
-  }
-  for (Py_ssize_t i = 0; i < n; i++) {
-    PyObject *item = PySequence_GetItem(fast, i);
-    if (!item) {
-      Py_DECREF(fast);
-      return -1;
-    }
-    double v = PyFloat_AsDouble(item);
-    Py_DECREF(item);
-    if (v == -1.0 && PyErr_Occurred()) {
-      Py_DECREF(fast);
-      return -1;
-    }
-    out[i] = v;
-  }
-  Py_DECREF(fast);
-  return (int)n;
+  return read_numbers(seq, NULL, out, max, what);
 }
 
 static PyObject *py_load(PyObject *self, PyObject *args, PyObject *kw) {
