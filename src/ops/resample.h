@@ -1,0 +1,78 @@
+/* The resampling engine: every spatial operator (warp_affine, resize,
+ * rotate, zoom, elastic, random_spatial) is a front end that builds, per
+ * sample, a matrix M and optionally a displacement field u, and lets this
+ * engine compute
+ *
+ *     out[c, o] = interpolate(in[c], M · (o + u(o)))        o = (d, h, w)
+ *
+ * in index coordinates of array order (integer = voxel centre), as
+ * scipy.ndimage.affine_transform / map_coordinates do. No operator carries
+ * its own interpolation code.
+ *
+ * The CPU body (src/ops/resample.c) is the reference; the GPU body
+ * (src/cuda/resample.cu) serves a whole batch with one launch. Both read the
+ * same per-sample descriptors and share the per-voxel arithmetic through
+ * src/ops/resample_kernel.h (VP_HD inline functions), so they agree:
+ * nearest bit for bit, linear within float rounding. 2-D data is 3-D data
+ * with D = 1 (its M maps d to 0). */
+#ifndef VP_OPS_RESAMPLE_H
+#define VP_OPS_RESAMPLE_H
+
+#include <stdint.h>
+
+#include "core/threadpool.h"
+#include "voxpipe.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum vp_interp {
+  VP_INTERP_NEAREST = 0, /* scipy order 0: the voxel at floor(x + 0.5) per axis */
+  VP_INTERP_LINEAR = 1,  /* scipy order 1: trilinear */
+  VP_INTERP_CUBIC = 2    /* reserved: cubic B-spline (scipy order 3), not yet implemented */
+} vp_interp;
+
+typedef enum vp_border {
+  VP_BORDER_CONSTANT = 0, /* scipy 'grid-constant': outside voxels are `fill` and take part */
+  VP_BORDER_EDGE = 1,     /* scipy 'nearest': clamp to the edge voxel */
+  VP_BORDER_REFLECT = 2   /* scipy 'reflect': half-sample symmetric (d c b a | a b c d | d c) */
+} vp_border;
+
+/* A smooth displacement field from a coarse control grid over the output.
+ * Control point (i, j, k) sits at output coordinate (i·sd, j·sh, k·sw),
+ * s = spacing in output voxels per axis, and holds a displacement
+ * (ud, uh, uw) in output voxels. The field is the uniform cubic B-spline
+ * of the control points (an approximation, not an interpolation: smooth,
+ * C2): with t = o / s per axis and B the cubic B-spline basis,
+ *   u(o) = sum over i in floor(t)-1 .. floor(t)+2 of
+ *          B(t_d - i) B(t_h - j) B(t_w - k) · node[clamp(i), clamp(j), clamp(k)]
+ * where clamp limits an index to the grid. A test reproduces it in NumPy and
+ * feeds map_coordinates the same coordinates. */
+typedef struct vp_disp_grid {
+  const float *nodes; /* [gd][gh][gw][3], host memory for the CPU, device for the GPU */
+  int64_t grid[3];    /* control points per axis, >= 1 */
+  double spacing[3];  /* output voxels between control points, > 0 */
+} vp_disp_grid;
+
+/* One sample's job. Channels: in and out have C channels (leading axis). */
+typedef struct vp_resample_desc {
+  const void *in;
+  void *out;
+  int64_t channels;
+  int64_t in_shape[3];  /* D, H, W (D = 1 for 2-D) */
+  int64_t out_shape[3]; /* D, H, W */
+  double M[12];         /* 3x4 row-major: input = M · (o + u(o), 1) */
+  vp_disp_grid disp;    /* nodes NULL: no displacement */
+  double fill;          /* VP_BORDER_CONSTANT's value */
+} vp_resample_desc;
+
+/* CPU: all samples, on the pool (may be NULL). in/out dtypes are any of
+ * voxpipe's; integer outputs round to nearest and saturate. */
+vp_status vp_resample_cpu(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_dtype out,
+                          vp_interp interp, vp_border border, vp_threadpool *pool);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
