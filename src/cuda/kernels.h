@@ -16,6 +16,10 @@
 extern "C" {
 #endif
 
+/* (inside the C linkage block: core/threadpool.h, which it includes, has
+ * none of its own) */
+#include "ops/resample.h"
+
 /* An opaque cudaStream_t, as in core/cuda_rt.h. */
 typedef void *vp_stream;
 
@@ -36,6 +40,12 @@ vp_status vp_cuda_cast(const struct vp_bl_desc *descs, int64_t n, vp_dtype from,
                        vp_stream s);
 vp_status vp_cuda_gaussian_noise(const struct vp_bl_desc *descs, int64_t n, vp_dtype dtype,
                                  vp_rng_key key, uint32_t iteration, vp_stream s);
+
+/* The resampling engine (src/ops/resample.h) over n samples: host_descs is
+ * a host table whose in/out (and disp.nodes) are device pointers; it is
+ * checked as vp_resample_cpu checks it and uploaded on `stream`. */
+vp_status vp_cuda_resample(const vp_resample_desc *host_descs, int64_t n, vp_dtype in,
+                           vp_dtype out, vp_interp interp, vp_border border, vp_stream stream);
 
 #ifdef __cplusplus
 }

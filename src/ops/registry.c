@@ -6,7 +6,7 @@
 #include "ops/op.h"
 
 extern const vp_op_desc vp_op_flip, vp_op_slice, vp_op_cast, vp_op_gaussian_noise, vp_op_uniform,
-    vp_op_normal, vp_op_coin_flip, vp_op_choice;
+    vp_op_normal, vp_op_coin_flip, vp_op_choice, vp_op_resize, vp_op_warp_affine;
 /* transform builders (src/ops/transforms.c) */
 extern const vp_op_desc vp_op_rot, vp_op_scale, vp_op_shear, vp_op_trans, vp_op_random,
     vp_op_combine;
@@ -14,9 +14,9 @@ extern const vp_op_desc vp_op_rot, vp_op_scale, vp_op_shear, vp_op_trans, vp_op_
 /* Alphabetical, so listings and docs/ops.md read in a stable order. */
 static const vp_op_desc *const k_ops[] = {
     &vp_op_cast,           &vp_op_choice,  &vp_op_coin_flip, &vp_op_flip,
-    &vp_op_gaussian_noise, &vp_op_normal,  &vp_op_random,    &vp_op_slice,
-    &vp_op_combine,        &vp_op_rot,     &vp_op_scale,     &vp_op_shear,
-    &vp_op_trans,          &vp_op_uniform,
+    &vp_op_gaussian_noise, &vp_op_normal,  &vp_op_random,    &vp_op_resize,
+    &vp_op_slice,          &vp_op_combine, &vp_op_rot,       &vp_op_scale,
+    &vp_op_shear,          &vp_op_trans,   &vp_op_uniform,   &vp_op_warp_affine,
 };
 #define NUM_OPS ((int)(sizeof k_ops / sizeof k_ops[0]))
 

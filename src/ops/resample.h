@@ -72,6 +72,31 @@ typedef struct vp_resample_desc {
 vp_status vp_resample_cpu(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_dtype out,
                           vp_interp interp, vp_border border, vp_threadpool *pool);
 
+/* The checks vp_resample_cpu and the GPU launcher make (dtypes, enums,
+ * shapes, finite matrices, displacement grids); `who` prefixes messages.
+ * Cubic gives VP_ERR_UNSUPPORTED ("not implemented yet"). */
+vp_status vp_resample_check(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_dtype out,
+                            vp_interp interp, vp_border border, const char *who);
+
+/* The output's affine (NIfTI voxel (i, j, k) -> world) for an output ->
+ * input index map M (the engine's 3x4, array order) on a tensor with sn
+ * spatial axes: in_affine composed with M, axes converted. */
+void vp_resample_affine(const double in_affine[16], int sn, const double M[12],
+                        double out_affine[16]);
+
+/* Operators' common body (warp_affine, resize, ...): fills each sample's
+ * descriptor from input 0 and output 0 (channels = the leading
+ * non-spatial axes merged, missing spatial axes of extent 1), lets
+ * build() set M, fill and the displacement, and runs the engine on the
+ * CPU (c->pool) or the GPU (c->stream; pointers then device ones). */
+struct vp_op_call;
+typedef vp_status (*vp_resample_build_fn)(const struct vp_op_call *c, int64_t i,
+                                          vp_resample_desc *d);
+vp_status vp_resample_op_run(const struct vp_op_call *c, const char *name, int gpu,
+                             vp_resample_build_fn build, vp_interp interp, vp_border border);
+/* The tensor's spatial axes (its trailing min(spatial_ndim, ndim)). */
+int vp_resample_spatial(const vp_tensor *t);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,296 @@
+/* The resampling engine's CPU body (the reference of the GPU body) and the
+ * checks and metadata helpers both share. Work is split into pieces of
+ * output rows (a row = the W axis of one (d, h)) over all samples; a row's
+ * coordinates are computed once and serve every channel. */
+#include "ops/resample.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "core/tensor.h"
+#include "ops/op.h"
+#include "ops/resample_kernel.h"
+#ifdef VP_HAVE_CUDA
+#include "cuda/kernels.h"
+#endif
+
+int vp_resample_spatial(const vp_tensor *t) {
+  return t->spatial_ndim < t->ndim ? t->spatial_ndim : t->ndim;
+}
+
+vp_status vp_resample_check(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_dtype out,
+                            vp_interp interp, vp_border border, const char *who) {
+  if (n < 0 || (n > 0 && !d))
+    return vp_fail(VP_ERR_INVALID_ARG, "%s: %lld descriptors at %p", who, (long long)n,
+                   (const void *)d);
+  if ((int)in < 0 || in >= VP_DTYPE_COUNT || (int)out < 0 || out >= VP_DTYPE_COUNT)
+    return vp_fail(VP_ERR_INVALID_ARG, "%s: invalid dtype (%d -> %d)", who, (int)in, (int)out);
+  if (interp == VP_INTERP_CUBIC)
+    return vp_fail(VP_ERR_UNSUPPORTED,
+                   "%s: cubic interpolation is not implemented yet (use nearest or linear)", who);
+  if (interp != VP_INTERP_NEAREST && interp != VP_INTERP_LINEAR)
+    return vp_fail(VP_ERR_INVALID_ARG, "%s: unknown interpolation %d", who, (int)interp);
+  if (border != VP_BORDER_CONSTANT && border != VP_BORDER_EDGE && border != VP_BORDER_REFLECT)
+    return vp_fail(VP_ERR_INVALID_ARG, "%s: unknown border %d", who, (int)border);
+  for (int64_t i = 0; i < n; i++) {
+    const vp_resample_desc *s = &d[i];
+    if (s->channels < 0)
+      return vp_fail(VP_ERR_INVALID_ARG, "%s: sample %lld has %lld channels", who, (long long)i,
+                     (long long)s->channels);
+    int64_t in_n = 1, out_n = 1;
+    for (int a = 0; a < 3; a++) {
+      if (s->in_shape[a] < 0 || s->out_shape[a] < 0)
+        return vp_fail(VP_ERR_INVALID_ARG, "%s: sample %lld has a negative extent on axis %d", who,
+                       (long long)i, a);
+      in_n *= s->in_shape[a];
+      out_n *= s->out_shape[a];
+    }
+    if (s->channels == 0 || out_n == 0) continue;
+    if (!s->out)
+      return vp_fail(VP_ERR_INVALID_ARG, "%s: sample %lld: out is NULL", who, (long long)i);
+    if (in_n == 0 && border != VP_BORDER_CONSTANT)
+      return vp_fail(VP_ERR_INVALID_ARG,
+                     "%s: sample %lld: the input is empty, so only a constant border can fill "
+                     "its output",
+                     who, (long long)i);
+    if (in_n > 0 && !s->in)
+      return vp_fail(VP_ERR_INVALID_ARG, "%s: sample %lld: in is NULL", who, (long long)i);
+    for (int k = 0; k < 12; k++)
+      if (!isfinite(s->M[k]))
+        return vp_fail(VP_ERR_INVALID_ARG, "%s: sample %lld: matrix element %d is not finite", who,
+                       (long long)i, k);
+    if (s->disp.nodes) {
+      for (int a = 0; a < 3; a++)
+        if (s->disp.grid[a] < 1 || s->disp.grid[a] > (1 << 20) || !(s->disp.spacing[a] > 0) ||
+            !isfinite(s->disp.spacing[a]))
+          return vp_fail(VP_ERR_INVALID_ARG,
+                         "%s: sample %lld: displacement grid axis %d has %lld points %g apart "
+                         "(need >= 1 point, a positive spacing)",
+                         who, (long long)i, a, (long long)s->disp.grid[a], s->disp.spacing[a]);
+    }
+  }
+  return VP_OK;
+}
+
+/* ---------------------------------------------------------------- */
+/* Rows                                                              */
+
+typedef struct rs_ctx {
+  const vp_resample_desc *d;
+  const int64_t *first; /* first piece of each sample, n + 1 entries */
+  int64_t n, grain;
+  vp_dtype in, out;
+  vp_interp interp;
+  vp_border border;
+} rs_ctx;
+
+/* One channel's row of values, with the dtype a constant in each case so
+ * that the inlined load folds to one access. */
+static void gather_row(const rs_ctx *c, const void *src, const int64_t *off, const vp_rs_lin *lin,
+                       int64_t W, double fill, double *val) {
+#define RS_CASE(T)                                                                        \
+  case T:                                                                                 \
+    if (c->interp == VP_INTERP_NEAREST)                                                   \
+      for (int64_t w = 0; w < W; w++) val[w] = vp_rs_nearest_value(src, T, off[w], fill); \
+    else                                                                                  \
+      for (int64_t w = 0; w < W; w++) val[w] = vp_rs_linear_value(src, T, &lin[w], fill); \
+    break;
+  switch (c->in) {
+    RS_CASE(VP_U8)
+    RS_CASE(VP_I8)
+    RS_CASE(VP_U16)
+    RS_CASE(VP_I16)
+    RS_CASE(VP_U32)
+    RS_CASE(VP_I32)
+    RS_CASE(VP_I64)
+    RS_CASE(VP_F16)
+    RS_CASE(VP_F32)
+    RS_CASE(VP_F64)
+    default: break;
+  }
+#undef RS_CASE
+}
+
+static void store_row(void *dst, vp_dtype t, int64_t at, const double *val, int64_t W) {
+  switch (t) {
+    case VP_F32: {
+      float *o = (float *)dst + at;
+      for (int64_t w = 0; w < W; w++) o[w] = (float)val[w];
+      break;
+    }
+    case VP_F64: memcpy((double *)dst + at, val, (size_t)W * sizeof *val); break;
+#define ST_CASE(T)                                                        \
+  case T:                                                                 \
+    for (int64_t w = 0; w < W; w++) vp_cvt_store(dst, T, at + w, val[w]); \
+    break;
+      ST_CASE(VP_U8)
+      ST_CASE(VP_I8)
+      ST_CASE(VP_U16)
+      ST_CASE(VP_I16)
+      ST_CASE(VP_U32)
+      ST_CASE(VP_I32)
+      ST_CASE(VP_I64)
+      ST_CASE(VP_F16)
+#undef ST_CASE
+    default: break;
+  }
+}
+
+static vp_status rs_piece(void *ctx, int64_t p) {
+  const rs_ctx *c = ctx;
+  int64_t lo = 0, hi = c->n - 1; /* the last sample whose first piece <= p */
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo + 1) / 2;
+    if (c->first[mid] <= p)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  const vp_resample_desc *s = &c->d[lo];
+  const int64_t D = s->out_shape[0], H = s->out_shape[1], W = s->out_shape[2];
+  const int64_t rows = D * H;
+  const int64_t r0 = (p - c->first[lo]) * c->grain;
+  const int64_t r1 = r0 + c->grain < rows ? r0 + c->grain : rows;
+  const int64_t in_plane = s->in_shape[0] * s->in_shape[1] * s->in_shape[2];
+  const int64_t out_plane = D * H * W;
+  const size_t in_es = vp_dtype_size(c->in);
+  const int linear = c->interp == VP_INTERP_LINEAR;
+
+  double *x = malloc((size_t)W * 4 * sizeof *x);
+  void *idx = malloc((size_t)W * (linear ? sizeof(vp_rs_lin) : sizeof(int64_t)));
+  if (!x || !idx) {
+    free(x);
+    free(idx);
+    return vp_fail(VP_ERR_NOMEM, "resample: out of memory for a row of %lld voxels", (long long)W);
+  }
+  double *xd = x, *xh = x + W, *xw = x + 2 * W, *val = x + 3 * W;
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t d = r / H, h = r % H;
+    if (!s->disp.nodes) {
+      /* the common case: a line through the input, M2 w apart */
+      const double bd = vp_rs_row_base(s->M, 0, (double)d, (double)h);
+      const double bh = vp_rs_row_base(s->M, 1, (double)d, (double)h);
+      const double bw = vp_rs_row_base(s->M, 2, (double)d, (double)h);
+      for (int64_t w = 0; w < W; w++) {
+        xd[w] = vp_rs_coord(s->M, 0, bd, (double)w);
+        xh[w] = vp_rs_coord(s->M, 1, bh, (double)w);
+        xw[w] = vp_rs_coord(s->M, 2, bw, (double)w);
+      }
+    } else {
+      for (int64_t w = 0; w < W; w++) {
+        double pt[3];
+        vp_rs_point(s, d, h, w, pt);
+        xd[w] = pt[0];
+        xh[w] = pt[1];
+        xw[w] = pt[2];
+      }
+    }
+    for (int64_t w = 0; w < W; w++) {
+      const double pt[3] = {xd[w], xh[w], xw[w]};
+      if (linear)
+        vp_rs_linear_setup(s->in_shape, pt, c->border, (vp_rs_lin *)idx + w);
+      else
+        ((int64_t *)idx)[w] = vp_rs_nearest_offset(s->in_shape, pt, c->border);
+    }
+    for (int64_t ch = 0; ch < s->channels; ch++) {
+      const void *src = s->in ? (const char *)s->in + (size_t)(ch * in_plane) * in_es : NULL;
+      gather_row(c, src, (const int64_t *)idx, (const vp_rs_lin *)idx, W, s->fill, val);
+      store_row(s->out, c->out, ch * out_plane + r * W, val, W);
+    }
+  }
+  free(x);
+  free(idx);
+  return VP_OK;
+}
+
+vp_status vp_resample_cpu(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_dtype out,
+                          vp_interp interp, vp_border border, vp_threadpool *pool) {
+  VP_TRY(vp_resample_check(d, n, in, out, interp, border, "resample"));
+  if (n == 0) return VP_OK;
+  int64_t widest = 1;
+  for (int64_t i = 0; i < n; i++)
+    if (d[i].out_shape[2] > widest) widest = d[i].out_shape[2];
+  /* pieces of about 16k voxels per channel: enough to amortise a claim,
+   * small enough to spread one large sample over the pool */
+  int64_t grain = 1 + (1 << 14) / widest;
+  int64_t *first = malloc((size_t)(n + 1) * sizeof *first);
+  if (!first) return vp_fail(VP_ERR_NOMEM, "resample: out of memory");
+  first[0] = 0;
+  for (int64_t i = 0; i < n; i++) {
+    const vp_resample_desc *s = &d[i];
+    int64_t rows = s->out_shape[0] * s->out_shape[1];
+    int64_t empty = s->channels == 0 || s->out_shape[2] == 0;
+    first[i + 1] = first[i] + (empty ? 0 : (rows + grain - 1) / grain);
+  }
+  rs_ctx c = {d, first, n, grain, in, out, interp, border};
+  vp_status s = vp_parallel_for(pool, first[n], rs_piece, &c);
+  free(first);
+  return s;
+}
+
+/* ---------------------------------------------------------------- */
+/* Metadata                                                          */
+
+void vp_resample_affine(const double in_affine[16], int sn, const double M[12],
+                        double out_affine[16]) {
+  /* G: output NIfTI index -> input NIfTI index. NIfTI column c < sn is
+   * array axis 2 - c of the engine's (d, h, w); others stay put. */
+  double G[16] = {0};
+  for (int r = 0; r < 4; r++) G[r * 4 + r] = 1.0;
+  for (int r = 0; r < sn; r++) {
+    int ar = 2 - r;
+    for (int c = 0; c < sn; c++) G[r * 4 + c] = M[ar * 4 + (2 - c)];
+    G[r * 4 + 3] = M[ar * 4 + 3];
+  }
+  double A[16];
+  for (int r = 0; r < 4; r++)
+    for (int c = 0; c < 4; c++) {
+      double acc = 0;
+      for (int k = 0; k < 4; k++) acc += in_affine[r * 4 + k] * G[k * 4 + c];
+      A[r * 4 + c] = acc;
+    }
+  memcpy(out_affine, A, sizeof A);
+}
+
+/* ---------------------------------------------------------------- */
+/* Operators' common body                                            */
+
+vp_status vp_resample_op_run(const struct vp_op_call *c, const char *name, int gpu,
+                             vp_resample_build_fn build, vp_interp interp, vp_border border) {
+  if (c->batch < 1) return VP_OK;
+  vp_resample_desc *d = calloc((size_t)c->batch, sizeof *d);
+  if (!d) return vp_fail(VP_ERR_NOMEM, "%s: out of memory", name);
+  vp_status s = VP_OK;
+  for (int64_t i = 0; i < c->batch && s == VP_OK; i++) {
+    const vp_tensor *in = c->in[0][i];
+    const vp_tensor *out = c->out[0][i];
+    int sn = vp_resample_spatial(in);
+    d[i].in = in->data;
+    d[i].out = out->data;
+    d[i].channels = 1;
+    for (int a = 0; a < in->ndim - sn; a++) d[i].channels *= in->shape[a];
+    for (int a = 0; a < 3; a++) {
+      int k = a - (3 - sn); /* spatial axis k of the tensor, or none (extent 1) */
+      d[i].in_shape[a] = k >= 0 ? in->shape[in->ndim - sn + k] : 1;
+      d[i].out_shape[a] = k >= 0 ? out->shape[out->ndim - sn + k] : 1;
+    }
+    s = build(c, i, &d[i]);
+  }
+  if (s == VP_OK) {
+    vp_dtype tin = c->in[0][0]->dtype, tout = c->out[0][0]->dtype;
+    if (!gpu) {
+      s = vp_resample_cpu(d, c->batch, tin, tout, interp, border, c->pool);
+    } else {
+#ifdef VP_HAVE_CUDA
+      s = vp_cuda_resample(d, c->batch, tin, tout, interp, border, c->stream);
+#else
+      s = vp_fail(VP_ERR_NO_DEVICE, "%s: voxpipe was built without its CUDA backend", name);
+#endif
+    }
+    if (s != VP_OK) s = vp_fail_prefix(s, "%s", name);
+  }
+  free(d);
+  return s;
+}

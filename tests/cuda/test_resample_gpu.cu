@@ -1,0 +1,306 @@
+/* The resampling engine and its operators (warp_affine, resize) on the GPU
+ * against their CPU bodies, for every input dtype, interpolation and
+ * border, on batches of mixed shapes (2-D, 3-D, 4-D, and a [4, 155, 240,
+ * 240] float32 sample), with the outputs poisoned before the GPU run so
+ * that unwritten voxels show; and the engine with a displacement field
+ * (device nodes). Nearest must be bit-exact; linear within 1e-5 of the
+ * CPU output's value range (integer outputs: plus one for a rounding flip,
+ * float16: plus one ulp). NaN matches NaN. Exits 77 without a GPU. */
+#include <cuda_runtime.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern "C" {
+#include "core/convert.h"
+#include "core/cuda_rt.h"
+#include "core/status.h"
+#include "core/threadpool.h"
+#include "testutil.h"
+}
+#include "cuda/kernels.h"
+#include "ops/op.h"
+#include "ops/resample.h"
+
+#define CUDA_OK(call)                                                         \
+  do {                                                                        \
+    cudaError_t e_ = (call);                                                  \
+    if (e_ != cudaSuccess) fail_msg("%s: %s", #call, cudaGetErrorString(e_)); \
+  } while (0)
+
+static uint64_t g_rng;
+
+static double urand(void) { return (double)(vp_test_rand(&g_rng) >> 11) * 0x1p-53; }
+
+/* Random host tensor: integers over their whole range, floats in
+ * [-300, 300) with a few NaN. */
+static vp_tensor *make_host(vp_dtype d, int ndim, const int64_t *shape) {
+  vp_tensor *t = NULL;
+  VP_ASSERT_OK(vp_tensor_create(d, ndim, shape, VP_MEM_HOST, 0, &t));
+  int64_t n = vp_tensor_numel(t);
+  unsigned char *p = (unsigned char *)vp_tensor_data(t);
+  size_t es = vp_dtype_size(d);
+  for (int64_t i = 0; i < n; i++) {
+    uint64_t r = vp_test_rand(&g_rng);
+    if (d < VP_F16) {
+      memcpy(p + i * es, &r, es);
+      continue;
+    }
+    double v = (r % 97 == 0) ? NAN : (urand() - 0.5) * 600;
+    vp_cvt_store(p, d, i, v);
+  }
+  double aff[16] = {0};
+  for (int k = 0; k < 12; k++) aff[k] = urand() - 0.5;
+  aff[15] = 1;
+  VP_ASSERT_OK(vp_tensor_set_affine(t, aff));
+  return t;
+}
+
+static void release_all(vp_tensor **t, int n) {
+  for (int i = 0; i < n; i++) {
+    vp_tensor_release(t[i]);
+    t[i] = NULL;
+  }
+}
+
+static vp_tensor *to_host(const vp_tensor *t) {
+  vp_tensor *h = NULL;
+  VP_ASSERT_OK(vp_tensor_copy_to(t, VP_MEM_HOST, 0, &h));
+  return h;
+}
+
+/* The op's GPU body straight, into outputs poisoned with 0xff / 0xab. */
+static void run_poisoned(const char *name, int n, vp_tensor **in, const char *json,
+                         vp_tensor **out) {
+  const vp_op_desc *op = vp_op_lookup(name);
+  assert_non_null(op);
+  vp_op_args *args = NULL;
+  VP_ASSERT_OK(vp_op_args_parse(op, json, n, &args));
+  vp_op_call c;
+  memset(&c, 0, sizeof c);
+  c.batch = n;
+  c.in[0] = in;
+  c.out[0] = out;
+  c.args = args;
+  for (int i = 0; i < n; i++) {
+    vp_out_spec spec;
+    memset(&spec, 0, sizeof spec);
+    VP_ASSERT_OK(op->infer(&c, i, &spec));
+    VP_ASSERT_OK(vp_tensor_create(spec.dtype, spec.ndim, spec.shape, VP_MEM_DEVICE, 0, &out[i]));
+    CUDA_OK(cudaMemset(vp_tensor_data(out[i]), spec.dtype >= VP_F16 ? 0xff : 0xab,
+                       vp_tensor_nbytes(out[i])));
+  }
+  vp_stream s;
+  VP_ASSERT_OK(vp_cuda_stream_create(0, &s));
+  c.stream = s;
+  VP_ASSERT_OK(op->run_gpu(&c));
+  VP_ASSERT_OK(vp_cuda_stream_sync(s));
+  vp_cuda_stream_destroy(s);
+  vp_op_args_free(args);
+}
+
+/* gpu (device) against cpu (host): bit-exact when exact, else within the
+ * header's tolerance. */
+static void compare(const char *what, const vp_tensor *cpu, const vp_tensor *gpu_dev, int exact) {
+  vp_tensor *g = to_host(gpu_dev);
+  assert_int_equal(vp_tensor_ndim(cpu), vp_tensor_ndim(g));
+  for (int a = 0; a < vp_tensor_ndim(cpu); a++)
+    assert_int_equal(vp_tensor_shape(cpu)[a], vp_tensor_shape(g)[a]);
+  vp_dtype t = vp_tensor_dtype(cpu);
+  assert_int_equal(t, vp_tensor_dtype(g));
+  int64_t n = vp_tensor_numel(cpu);
+  const void *a = vp_tensor_data(cpu), *b = vp_tensor_data(g);
+  if (exact) {
+    if (memcmp(a, b, vp_tensor_nbytes(cpu))) {
+      size_t es = vp_dtype_size(t);
+      int64_t k = 0;
+      while (!memcmp((const char *)a + k * es, (const char *)b + k * es, es)) k++;
+      fail_msg("%s: GPU differs from CPU at element %lld of %lld (%.17g vs %.17g)", what,
+               (long long)k, (long long)n, vp_cvt_load(b, t, k), vp_cvt_load(a, t, k));
+    }
+  } else {
+    double lo = INFINITY, hi = -INFINITY;
+    for (int64_t k = 0; k < n; k++) {
+      double v = vp_cvt_load(a, t, k);
+      if (isfinite(v)) {
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+      }
+    }
+    double tol = hi > lo ? 1e-5 * (hi - lo) : 0;
+    if (t < VP_F16) tol += 1;
+    for (int64_t k = 0; k < n; k++) {
+      double x = vp_cvt_load(a, t, k), y = vp_cvt_load(b, t, k);
+      if (isnan(x) && isnan(y)) continue;
+      if (x == y) continue;
+      double slack = tol + (t == VP_F16 ? fabs(x) * 0x1p-10 : 0);
+      if (!(fabs(x - y) <= slack))
+        fail_msg("%s: element %lld of %lld: GPU %.17g, CPU %.17g (tolerance %g)", what,
+                 (long long)k, (long long)n, y, x, slack);
+    }
+  }
+  vp_tensor_release(g);
+}
+
+/* The op on the CPU, through vp_ops_call on the GPU, and poisoned. */
+static void compare_op(const char *name, vp_dtype d, int big, const char *json, int exact) {
+  int64_t s2[2] = {17, 33}, s3[3] = {5, 31, 7}, s4[4] = {2, 3, 9, 65}, sb[4] = {4, 155, 240, 240};
+  vp_tensor *h[4], *dv[4], *co[4], *go[4], *po[4];
+  int n = 0;
+  h[n++] = make_host(d, 2, s2);
+  h[n++] = make_host(d, 3, s3);
+  h[n++] = make_host(d, 4, s4);
+  if (big) h[n++] = make_host(d, 4, sb);
+  for (int i = 0; i < n; i++) VP_ASSERT_OK(vp_tensor_copy_to(h[i], VP_MEM_DEVICE, 0, &dv[i]));
+  VP_ASSERT_OK(vp_ops_call(name, n, h, json, 0, co));
+  VP_ASSERT_OK(vp_ops_call(name, n, dv, json, 0, go));
+  run_poisoned(name, n, dv, json, po);
+  char what[600];
+  for (int i = 0; i < n; i++) {
+    snprintf(what, sizeof what, "%s %s sample %d %.400s", name, vp_dtype_name(d), i, json);
+    assert_int_equal(vp_tensor_memkind(go[i]), VP_MEM_DEVICE);
+    compare(what, co[i], go[i], exact);
+    compare(what, co[i], po[i], exact);
+    double a1[16], a2[16];
+    vp_tensor_affine(co[i], a1);
+    vp_tensor_affine(go[i], a2);
+    assert_memory_equal(a1, a2, sizeof a1);
+  }
+  release_all(po, n);
+  release_all(go, n);
+  release_all(co, n);
+  release_all(dv, n);
+  release_all(h, n);
+}
+
+/* A matrix (rows of the sample's spatial axes) rotating by a random
+ * angle in the last two axes, scaling and shifting, as JSON. */
+static int matrix_json(char *buf, size_t cap, int sn) {
+  double th = urand() * 6.3, c = cos(th), s = sin(th), sc = 0.6 + urand();
+  double m3[12] = {sc,      0.1,         0.05, -0.5 + urand(), 0.02,   c * sc,
+                   -s * sc, 3 * urand(), 0.03, s * sc,         c * sc, -2 + 4 * urand()};
+  int used = snprintf(buf, cap, "[");
+  for (int r = 3 - sn; r < 3; r++)
+    for (int k = 3 - sn; k < 4; k++)
+      used += snprintf(buf + used, cap - (size_t)used, "%s%.17g", used > 1 ? ", " : "",
+                       m3[r * 4 + k] + 1e-7 * urand());
+  used += snprintf(buf + used, cap - (size_t)used, "]");
+  return used;
+}
+
+static void test_warp_affine_gpu(void **state) {
+  (void)state;
+  const char *interps[2] = {"nearest", "linear"}, *borders[3] = {"constant", "edge", "reflect"};
+  char json[2048], m[4][400];
+  for (int d = 0; d < VP_DTYPE_COUNT; d++)
+    for (int ip = 0; ip < 2; ip++)
+      for (int b = 0; b < 3; b++) {
+        int big = d == VP_F32 && b == 0;
+        int sns[4] = {2, 3, 3, 3};
+        for (int k = 0; k < 4; k++) matrix_json(m[k], sizeof m[k], sns[k]);
+        snprintf(json, sizeof json,
+                 "{\"matrix\": {\"per_sample\": [%s, %s, %s%s%s]}, "
+                 "\"size\": {\"per_sample\": [[20, 30], [6, 25, 9], [4, 8, 70]%s]}, "
+                 "\"interp\": \"%s\", \"border\": \"%s\", \"fill\": -3.5%s}",
+                 m[0], m[1], m[2], big ? ", " : "", big ? m[3] : "", big ? ", [150, 200, 250]" : "",
+                 interps[ip], borders[b], d == VP_I16 ? ", \"dtype\": \"float32\"" : "");
+        compare_op("warp_affine", (vp_dtype)d, big, json, ip == 0);
+      }
+}
+
+static void test_resize_gpu(void **state) {
+  (void)state;
+  const char *interps[2] = {"nearest", "linear"};
+  for (int d = 0; d < VP_DTYPE_COUNT; d++)
+    for (int ip = 0; ip < 2; ip++) {
+      int big = d == VP_F32;
+      char json[512];
+      snprintf(json, sizeof json,
+               "{\"size\": {\"per_sample\": [[40, 10], [3, 62, 5], [7, 4, 100]%s]}, "
+               "\"interp\": \"%s\"%s}",
+               big ? ", [128, 128, 128]" : "", interps[ip],
+               d == VP_U8 ? ", \"dtype\": \"float16\"" : "");
+      compare_op("resize", (vp_dtype)d, big, json, ip == 0);
+    }
+}
+
+/* The engine with displacement fields: device nodes for the GPU. */
+static void test_engine_displacement_gpu(void **state) {
+  (void)state;
+  int64_t in_shape[3] = {12, 20, 16}, out_shape[3] = {10, 23, 17};
+  int64_t C = 2, nin = C * 12 * 20 * 16, nout = C * 10 * 23 * 17;
+  int64_t grid[3] = {3, 5, 4};
+  int64_t nn = grid[0] * grid[1] * grid[2] * 3;
+  float *in = (float *)malloc((size_t)nin * sizeof(float));
+  float *nodes = (float *)malloc((size_t)nn * sizeof(float));
+  float *cpu = (float *)malloc((size_t)nout * sizeof(float));
+  float *gpu = (float *)malloc((size_t)nout * sizeof(float));
+  assert_true(in && nodes && cpu && gpu);
+  for (int64_t k = 0; k < nin; k++) in[k] = (float)((urand() - 0.5) * 200);
+  for (int64_t k = 0; k < nn; k++) nodes[k] = (float)((urand() - 0.5) * 6);
+  void *din, *dout, *dnodes;
+  CUDA_OK(cudaMalloc(&din, (size_t)nin * sizeof(float)));
+  CUDA_OK(cudaMalloc(&dout, (size_t)nout * sizeof(float)));
+  CUDA_OK(cudaMalloc(&dnodes, (size_t)nn * sizeof(float)));
+  CUDA_OK(cudaMemcpy(din, in, (size_t)nin * sizeof(float), cudaMemcpyHostToDevice));
+  CUDA_OK(cudaMemcpy(dnodes, nodes, (size_t)nn * sizeof(float), cudaMemcpyHostToDevice));
+  vp_resample_desc d;
+  memset(&d, 0, sizeof d);
+  d.channels = C;
+  memcpy(d.in_shape, in_shape, sizeof in_shape);
+  memcpy(d.out_shape, out_shape, sizeof out_shape);
+  for (int a = 0; a < 3; a++) {
+    d.M[a * 4 + a] = 1.1 + 0.01 * a;
+    d.M[a * 4 + 3] = -0.7 + 0.3 * a;
+    d.disp.grid[a] = grid[a];
+    d.disp.spacing[a] = (double)(out_shape[a] - 1) / (double)(grid[a] - 1) + 0.01;
+  }
+  d.M[1] = 0.05;
+  d.M[6] = -0.08;
+  d.fill = 7.25;
+  for (int ip = 0; ip < 2; ip++)
+    for (int b = 0; b < 3; b++) {
+      d.in = in;
+      d.out = cpu;
+      d.disp.nodes = nodes;
+      VP_ASSERT_OK(vp_resample_cpu(&d, 1, VP_F32, VP_F32, (vp_interp)ip, (vp_border)b, NULL));
+      d.in = din;
+      d.out = dout;
+      d.disp.nodes = (const float *)dnodes;
+      CUDA_OK(cudaMemset(dout, 0xff, (size_t)nout * sizeof(float)));
+      vp_stream s;
+      VP_ASSERT_OK(vp_cuda_stream_create(0, &s));
+      VP_ASSERT_OK(vp_cuda_resample(&d, 1, VP_F32, VP_F32, (vp_interp)ip, (vp_border)b, s));
+      VP_ASSERT_OK(vp_cuda_stream_sync(s));
+      vp_cuda_stream_destroy(s);
+      CUDA_OK(cudaMemcpy(gpu, dout, (size_t)nout * sizeof(float), cudaMemcpyDeviceToHost));
+      for (int64_t k = 0; k < nout; k++) {
+        double tol = ip == 0 ? 0 : 1e-5 * 200;
+        if (!(fabs((double)gpu[k] - (double)cpu[k]) <= tol))
+          fail_msg("displaced interp %d border %d: element %lld: GPU %.9g, CPU %.9g", ip, b,
+                   (long long)k, gpu[k], cpu[k]);
+      }
+    }
+  CUDA_OK(cudaFree(din));
+  CUDA_OK(cudaFree(dout));
+  CUDA_OK(cudaFree(dnodes));
+  free(in);
+  free(nodes);
+  free(cpu);
+  free(gpu);
+}
+
+int main(void) {
+  if (vp_cuda_device_count() == 0) {
+    fprintf(stderr, "no CUDA device: skipped\n");
+    return 77;
+  }
+  g_rng = vp_test_seed();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_warp_affine_gpu),
+      cmocka_unit_test(test_resize_gpu),
+      cmocka_unit_test(test_engine_displacement_gpu),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
