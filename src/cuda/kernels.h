@@ -40,6 +40,11 @@ vp_status vp_cuda_cast(const struct vp_bl_desc *descs, int64_t n, vp_dtype from,
                        vp_stream s);
 vp_status vp_cuda_gaussian_noise(const struct vp_bl_desc *descs, int64_t n, vp_dtype dtype,
                                  vp_rng_key key, uint32_t iteration, vp_stream s);
+/* transpose over n samples: output element e of sample i (row-major over
+ * shape[i], 5 axes, leading ones of extent 1) is input element
+ * sum_k idx_k(e) * stride[i][k]; in/out are device pointers. */
+vp_status vp_cuda_transpose(const void *const *in, void *const *out, const int64_t (*shape)[5],
+                            const int64_t (*stride)[5], int64_t n, size_t elem_size, vp_stream s);
 
 /* The resampling engine (src/ops/resample.h) over n samples: host_descs is
  * a host table whose in/out (and disp.nodes) are device pointers; it is

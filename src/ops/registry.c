@@ -13,15 +13,16 @@ extern const vp_op_desc vp_op_rot, vp_op_scale, vp_op_shear, vp_op_trans, vp_op_
 /* spatial operators on the resampling engine */
 extern const vp_op_desc vp_op_rotate, vp_op_zoom, vp_op_elastic, vp_op_elastic_grid,
     vp_op_random_spatial;
+/* shape operators (pad, crop_or_pad and resample_spacing on the engine) */
+extern const vp_op_desc vp_op_pad, vp_op_crop_or_pad, vp_op_transpose, vp_op_resample_spacing;
 
 /* Alphabetical, so listings and docs/ops.md read in a stable order. */
 static const vp_op_desc *const k_ops[] = {
-    &vp_op_cast,           &vp_op_choice,         &vp_op_coin_flip, &vp_op_elastic,
-    &vp_op_elastic_grid,   &vp_op_flip,           &vp_op_gaussian_noise, &vp_op_normal,
-    &vp_op_random_spatial, &vp_op_random,         &vp_op_resize,    &vp_op_rotate,
-    &vp_op_slice,          &vp_op_combine,        &vp_op_rot,       &vp_op_scale,
-    &vp_op_shear,          &vp_op_trans,          &vp_op_uniform,   &vp_op_warp_affine,
-    &vp_op_zoom,
+    &vp_op_cast, &vp_op_choice, &vp_op_coin_flip, &vp_op_crop_or_pad, &vp_op_elastic,
+    &vp_op_elastic_grid, &vp_op_flip, &vp_op_gaussian_noise, &vp_op_normal, &vp_op_pad,
+    &vp_op_random_spatial, &vp_op_random, &vp_op_resample_spacing, &vp_op_resize, &vp_op_rotate,
+    &vp_op_slice, &vp_op_combine, &vp_op_rot, &vp_op_scale, &vp_op_shear, &vp_op_trans,
+    &vp_op_transpose, &vp_op_uniform, &vp_op_warp_affine, &vp_op_zoom,
 };
 #define NUM_OPS ((int)(sizeof k_ops / sizeof k_ops[0]))
 
