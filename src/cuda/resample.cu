@@ -1,11 +1,20 @@
-/* The resampling engine on the GPU: one launch for a batch, one thread per
- * output voxel (all channels: the coordinates, and the displacement when
- * there is one, are computed once). The arithmetic is
- * src/ops/resample_kernel.h's, shared with the CPU body; kernels are
- * instantiated per input dtype, interpolation and border, the output dtype
- * is a uniform branch of the store. */
+/* The resampling engine on the GPU. The arithmetic is
+ * src/ops/resample_kernel.h's, shared with the CPU body (coordinates carry
+ * the same bits), kernels are instantiated per input dtype and interpolation;
+ * the border and the output dtype are uniform branches (one instance per
+ * border tripled the library, which every test binary links).
+ *
+ * Two kernels. The common case (no displacement, extents that fit 32-bit
+ * index arithmetic) runs fast_kernel: descriptors by value as its
+ * parameter, a 2-D tile of (h, w) per block, blockIdx.z the sample and
+ * blockIdx.y the depth, so there is no table to upload, no search and no
+ * index division per voxel, and neighbouring threads gather neighbouring
+ * input voxels. Everything else runs the batched grid-stride kernel (one
+ * thread per output voxel over all channels, the displacement computed
+ * once). */
 #include <cuda_runtime_api.h>
 #include <stdlib.h>
+#include <string.h>
 
 extern "C" {
 #include "core/cuda_rt.h"
@@ -18,9 +27,10 @@ extern "C" {
 
 namespace {
 
-template <int IN, int INTERP, int BORDER>
+template <int IN, int INTERP>
 struct ResampleBody {
   vp_dtype out;
+  int border;
   __device__ void operator()(const vp_resample_desc &s, int64_t e) const {
     const vp_dtype in = (vp_dtype)IN;
     const int64_t W = s.out_shape[2], H = s.out_shape[1];
@@ -37,14 +47,14 @@ struct ResampleBody {
                                       : IN == VP_I64 || IN == VP_F64                 ? 8
                                                                                      : 4);
     if (INTERP == VP_INTERP_NEAREST) {
-      const int64_t off = vp_rs_nearest_offset(s.in_shape, x, BORDER);
+      const int64_t off = vp_rs_nearest_offset(s.in_shape, x, border);
       for (int64_t c = 0; c < s.channels; c++) {
         const void *src = s.in ? (const char *)s.in + (size_t)(c * in_plane) * es : nullptr;
         vp_cvt_store(s.out, out, c * out_plane + e, vp_rs_nearest_value(src, in, off, s.fill));
       }
     } else {
       vp_rs_lin L;
-      vp_rs_linear_setup(s.in_shape, x, BORDER, &L);
+      vp_rs_linear_setup(s.in_shape, x, border, &L);
       for (int64_t c = 0; c < s.channels; c++) {
         const void *src = s.in ? (const char *)s.in + (size_t)(c * in_plane) * es : nullptr;
         vp_cvt_store(s.out, out, c * out_plane + e, vp_rs_linear_value(src, in, &L, s.fill));
@@ -53,28 +63,215 @@ struct ResampleBody {
   }
 };
 
-template <int IN, int INTERP, int BORDER>
-vp_status launch(const vp_bl_table &t, vp_dtype out, cudaStream_t st) {
-  ResampleBody<IN, INTERP, BORDER> body{out};
-  vp_bl_kernel<vp_resample_desc, ResampleBody<IN, INTERP, BORDER>>
+/* ---------------------------------------------------------------- */
+/* The common case: no displacement, 32-bit extents                  */
+
+/* Samples per launch of the fast kernel: their descriptors travel as the
+ * kernel's parameter (16 x 176 bytes, under the 4 KB every toolkit takes),
+ * so a call needs no device table, no allocation and no host-to-device
+ * copy. Larger batches take one launch per 16. */
+constexpr int kFastSamples = 16;
+/* A block is 32 output voxels along W (one warp: neighbouring threads read
+ * neighbouring input voxels and store one coalesced row) by 8 along H. */
+constexpr int kTileW = 32, kTileH = 8;
+/* Coordinates below this magnitude take 32-bit index arithmetic (the
+ * reflect period 2n, i + 1 and the offsets then fit); larger ones, which
+ * only absurd matrices produce, go through the header's 64-bit functions. */
+constexpr double kFastCoord = 1073741824.0; /* 2^30 */
+
+struct FastSample {
+  const void *in;
+  void *out;
+  double M[12];
+  double fill;
+  int64_t channels;
+  int64_t in_plane, out_plane; /* elements per channel */
+  int32_t in_shape[3], out_shape[3];
+  int32_t tiles_w, tiles; /* (h, w) tiles of the output */
+};
+
+struct FastTable {
+  FastSample s[kFastSamples];
+};
+
+/* vp_rs_map for 32-bit indices of an axis of n < 2^30 voxels. */
+__device__ __forceinline__ int map32(int i, int n, int border) {
+  if ((unsigned)i < (unsigned)n) return i;
+  if (n <= 0) return -1;
+  if (border == VP_BORDER_EDGE) return i < 0 ? 0 : n - 1;
+  if (border == VP_BORDER_REFLECT) {
+    int p = 2 * n, m = i % p;
+    if (m < 0) m += p;
+    return m < n ? m : p - 1 - m;
+  }
+  return -1;
+}
+
+template <int IN, int INTERP>
+__global__ void __launch_bounds__(kTileW *kTileH)
+    fast_kernel(const __grid_constant__ FastTable tab, vp_dtype out, int border) {
+  const FastSample &s = tab.s[blockIdx.z];
+  const int bx = (int)blockIdx.x;
+  if (bx >= s.tiles) return;
+  const int th = bx / s.tiles_w, tw = bx - th * s.tiles_w;
+  const int w = tw * kTileW + (int)threadIdx.x, h = th * kTileH + (int)threadIdx.y;
+  const int D = s.out_shape[0], H = s.out_shape[1], W = s.out_shape[2];
+  if (w >= W || h >= H) return;
+  const vp_dtype in = (vp_dtype)IN;
+  const size_t es = sizeof(char) * (IN == VP_U8 || IN == VP_I8                     ? 1
+                                    : IN == VP_U16 || IN == VP_I16 || IN == VP_F16 ? 2
+                                    : IN == VP_I64 || IN == VP_F64                 ? 8
+                                                                                   : 4);
+  const int n0 = s.in_shape[0], n1 = s.in_shape[1], n2 = s.in_shape[2];
+  const int64_t shp[3] = {n0, n1, n2};
+  const int plane = n1 * n2;
+  for (int d = (int)blockIdx.y; d < D; d += (int)gridDim.y) {
+    /* the header's arithmetic, so the coordinates carry the CPU's bits */
+    double x[3];
+    for (int a = 0; a < 3; a++)
+      x[a] = vp_rs_coord(s.M, a, vp_rs_row_base(s.M, a, (double)d, (double)h), (double)w);
+    const int64_t at = ((int64_t)d * H + h) * W + w;
+    if (INTERP == VP_INTERP_NEAREST) {
+      double xc[3];
+      bool fast = true;
+      for (int a = 0; a < 3; a++) {
+        xc[a] = floor(vp_rs_clamp_coord(VP_RS_DADD(x[a], 0.5)));
+        fast &= fabs(xc[a]) < kFastCoord;
+      }
+      int64_t off;
+      if (fast) {
+        const int j0 = map32((int)xc[0], n0, border), j1 = map32((int)xc[1], n1, border),
+                  j2 = map32((int)xc[2], n2, border);
+        off = (j0 < 0 || j1 < 0 || j2 < 0) ? -1 : (int64_t)(j0 * plane + j1 * n2 + j2);
+      } else {
+        off = vp_rs_nearest_offset(shp, x, border);
+      }
+      for (int64_t c = 0; c < s.channels; c++) {
+        const void *src = s.in ? (const char *)s.in + (size_t)(c * s.in_plane) * es : nullptr;
+        vp_cvt_store(s.out, out, c * s.out_plane + at, vp_rs_nearest_value(src, in, off, s.fill));
+      }
+    } else {
+      vp_rs_lin L;
+      double xc[3], fl[3];
+      bool fast = true;
+      for (int a = 0; a < 3; a++) {
+        xc[a] = vp_rs_clamp_coord(x[a]);
+        fl[a] = floor(xc[a]);
+        fast &= fabs(fl[a]) < kFastCoord;
+      }
+      if (fast) {
+        /* vp_rs_linear_setup with 32-bit indices and per-axis partial
+         * offsets: the same neighbours, weights and fill rule */
+        const int n[3] = {n0, n1, n2}, stride[3] = {plane, n2, 1};
+        int p[3][2];
+        for (int a = 0; a < 3; a++) {
+          L.t[a] = VP_RS_DADD(xc[a], -fl[a]);
+          const int i = (int)fl[a];
+          const int j0 = map32(i, n[a], border);
+          const int j1 = L.t[a] == 0.0 ? j0 : map32(i + 1, n[a], border);
+          p[a][0] = j0 < 0 ? -1 : j0 * stride[a];
+          p[a][1] = j1 < 0 ? -1 : j1 * stride[a];
+        }
+        for (int c = 0; c < 8; c++) {
+          const int a = p[0][c >> 2], b = p[1][(c >> 1) & 1], q = p[2][c & 1];
+          L.off[c] = (a < 0 || b < 0 || q < 0) ? -1 : (int64_t)(a + b + q);
+        }
+      } else {
+        vp_rs_linear_setup(shp, x, border, &L);
+      }
+      for (int64_t c = 0; c < s.channels; c++) {
+        const void *src = s.in ? (const char *)s.in + (size_t)(c * s.in_plane) * es : nullptr;
+        vp_cvt_store(s.out, out, c * s.out_plane + at, vp_rs_linear_value(src, in, &L, s.fill));
+      }
+    }
+  }
+}
+
+template <int IN>
+void fast_by_interp(const FastTable &t, int n, unsigned tiles, unsigned depth, vp_dtype out,
+                    vp_interp i, vp_border b, cudaStream_t st) {
+  const dim3 grid(tiles, depth, (unsigned)n), block(kTileW, kTileH);
+  if (i == VP_INTERP_NEAREST)
+    fast_kernel<IN, VP_INTERP_NEAREST><<<grid, block, 0, st>>>(t, out, (int)b);
+  else
+    fast_kernel<IN, VP_INTERP_LINEAR><<<grid, block, 0, st>>>(t, out, (int)b);
+}
+
+/* Whether sample s fits the fast kernel: no displacement, extents whose
+ * index arithmetic fits 32 bits. */
+bool fast_fits(const vp_resample_desc &s) {
+  if (s.disp.nodes) return false;
+  for (int a = 0; a < 3; a++)
+    if (s.in_shape[a] >= (int64_t)1 << 30 || s.out_shape[a] >= (int64_t)1 << 30) return false;
+  const int64_t tiles =
+      ((s.out_shape[1] + kTileH - 1) / kTileH) * ((s.out_shape[2] + kTileW - 1) / kTileW);
+  return s.in_shape[0] * s.in_shape[1] * s.in_shape[2] < (int64_t)1 << 31 &&
+         s.in_shape[1] * s.in_shape[2] < (int64_t)1 << 31 && tiles < (int64_t)1 << 31;
+}
+
+/* Launches the fast kernel over samples [0, n) in groups of kFastSamples. */
+vp_status fast_run(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_dtype out,
+                   vp_interp interp, vp_border border, cudaStream_t st) {
+  for (int64_t g = 0; g < n; g += kFastSamples) {
+    const int m = (int)(n - g < kFastSamples ? n - g : kFastSamples);
+    FastTable t;
+    memset(&t, 0, sizeof t);
+    int64_t tiles = 0, depth = 0;
+    for (int i = 0; i < m; i++) {
+      const vp_resample_desc &s = d[g + i];
+      FastSample &f = t.s[i];
+      f.in = s.in;
+      f.out = s.out;
+      memcpy(f.M, s.M, sizeof f.M);
+      f.fill = s.fill;
+      f.channels = s.channels;
+      f.in_plane = s.in_shape[0] * s.in_shape[1] * s.in_shape[2];
+      f.out_plane = s.out_shape[0] * s.out_shape[1] * s.out_shape[2];
+      for (int a = 0; a < 3; a++) {
+        f.in_shape[a] = (int32_t)s.in_shape[a];
+        f.out_shape[a] = (int32_t)s.out_shape[a];
+      }
+      if (s.channels > 0 && f.out_plane > 0) {
+        f.tiles_w = (int32_t)((s.out_shape[2] + kTileW - 1) / kTileW);
+        f.tiles = f.tiles_w * (int32_t)((s.out_shape[1] + kTileH - 1) / kTileH);
+      }
+      if (f.tiles > tiles) tiles = f.tiles;
+      if (f.tiles > 0 && s.out_shape[0] > depth) depth = s.out_shape[0];
+    }
+    if (tiles == 0) continue;
+    /* grid.y covers D up to the launch limit; the kernel loops over the rest */
+    const unsigned gy = (unsigned)(depth < 65535 ? depth : 65535), gx = (unsigned)tiles;
+    switch (in) {
+      case VP_U8: fast_by_interp<VP_U8>(t, m, gx, gy, out, interp, border, st); break;
+      case VP_I8: fast_by_interp<VP_I8>(t, m, gx, gy, out, interp, border, st); break;
+      case VP_U16: fast_by_interp<VP_U16>(t, m, gx, gy, out, interp, border, st); break;
+      case VP_I16: fast_by_interp<VP_I16>(t, m, gx, gy, out, interp, border, st); break;
+      case VP_U32: fast_by_interp<VP_U32>(t, m, gx, gy, out, interp, border, st); break;
+      case VP_I32: fast_by_interp<VP_I32>(t, m, gx, gy, out, interp, border, st); break;
+      case VP_I64: fast_by_interp<VP_I64>(t, m, gx, gy, out, interp, border, st); break;
+      case VP_F16: fast_by_interp<VP_F16>(t, m, gx, gy, out, interp, border, st); break;
+      case VP_F32: fast_by_interp<VP_F32>(t, m, gx, gy, out, interp, border, st); break;
+      default: fast_by_interp<VP_F64>(t, m, gx, gy, out, interp, border, st); break;
+    }
+    const cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return vp_cuda_status(e, "resample kernel launch");
+  }
+  return VP_OK;
+}
+
+template <int IN, int INTERP>
+vp_status launch(const vp_bl_table &t, vp_dtype out, vp_border b, cudaStream_t st) {
+  ResampleBody<IN, INTERP> body{out, (int)b};
+  vp_bl_kernel<vp_resample_desc, ResampleBody<IN, INTERP>>
       <<<vp_bl_blocks(t.total), vp_bl_threads, 0, st>>>(
           t.offsets, (const vp_resample_desc *)t.descs, t.n, t.total, body);
   return VP_OK;
 }
 
-template <int IN, int INTERP>
-vp_status by_border(const vp_bl_table &t, vp_dtype out, vp_border b, cudaStream_t st) {
-  switch (b) {
-    case VP_BORDER_CONSTANT: return launch<IN, INTERP, VP_BORDER_CONSTANT>(t, out, st);
-    case VP_BORDER_EDGE: return launch<IN, INTERP, VP_BORDER_EDGE>(t, out, st);
-    default: return launch<IN, INTERP, VP_BORDER_REFLECT>(t, out, st);
-  }
-}
-
 template <int IN>
 vp_status by_interp(const vp_bl_table &t, vp_dtype out, vp_interp i, vp_border b, cudaStream_t st) {
-  if (i == VP_INTERP_NEAREST) return by_border<IN, VP_INTERP_NEAREST>(t, out, b, st);
-  return by_border<IN, VP_INTERP_LINEAR>(t, out, b, st);
+  if (i == VP_INTERP_NEAREST) return launch<IN, VP_INTERP_NEAREST>(t, out, b, st);
+  return launch<IN, VP_INTERP_LINEAR>(t, out, b, st);
 }
 
 }  // namespace
@@ -84,6 +281,9 @@ extern "C" vp_status vp_cuda_resample(const vp_resample_desc *host_descs, int64_
                                       vp_stream stream) {
   VP_TRY(vp_resample_check(host_descs, n, in, out, interp, border, "resample (GPU)"));
   if (n == 0) return VP_OK;
+  bool fits = true;
+  for (int64_t i = 0; i < n && fits; i++) fits = fast_fits(host_descs[i]);
+  if (fits) return fast_run(host_descs, n, in, out, interp, border, (cudaStream_t)stream);
   int64_t *units = (int64_t *)malloc((size_t)n * sizeof *units);
   if (!units) return vp_fail(VP_ERR_NOMEM, "resample (GPU): out of host memory");
   for (int64_t i = 0; i < n; i++) {

@@ -1,6 +1,7 @@
 /* Eager operator calls (vp_ops_call), descriptions (vp_ops_describe) and
  * the CPU bodies' parallel loop. */
 #include <jansson.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,25 +174,107 @@ static vp_status find_device(const vp_op_desc *op, int64_t batch, vp_tensor *con
   return VP_OK;
 }
 
+/* Output k of every sample as views of one device batch: one allocation
+ * (one cudaMallocAsync and one synchronisation) instead of one per sample,
+ * as the executor does. Only when the samples share dtype and rank; a
+ * batch that cannot be made leaves the slots empty for the per-sample
+ * path, which words its own errors. */
+static void batch_output(const vp_out_spec *spec, int64_t B, int k, int device, vp_tensor **slots) {
+  const vp_out_spec *s0 = &spec[k];
+  for (int64_t i = 1; i < B; i++)
+    if (spec[i * VP_OP_MAX_IO + k].dtype != s0->dtype ||
+        spec[i * VP_OP_MAX_IO + k].ndim != s0->ndim)
+      return;
+  int nd = s0->ndim;
+  int64_t *shapes = calloc((size_t)B * (size_t)(nd ? nd : 1), sizeof *shapes);
+  if (!shapes) return;
+  for (int64_t i = 0; i < B; i++)
+    for (int d = 0; d < nd; d++) shapes[i * nd + d] = spec[i * VP_OP_MAX_IO + k].shape[d];
+  vp_batch *b = NULL;
+  vp_status s = vp_batch_create(s0->dtype, nd, B, shapes, VP_MEM_DEVICE, device, &b);
+  free(shapes);
+  for (int64_t i = 0; i < B && s == VP_OK; i++) s = vp_batch_sample(b, i, &slots[i]);
+  vp_batch_destroy(b); /* the views hold the batch */
+  if (s != VP_OK) {
+    for (int64_t i = 0; i < B; i++) {
+      vp_tensor_release(slots[i]);
+      slots[i] = NULL;
+    }
+    vp_clear_error();
+  }
+}
+
 static vp_status alloc_outputs(const vp_op_desc *op, const vp_op_call *c, vp_tensor **outputs,
                                int device) {
-  for (int64_t i = 0; i < c->batch; i++) {
-    vp_out_spec spec[VP_OP_MAX_IO];
-    memset(spec, 0, sizeof spec);
-    VP_TRY(op->infer(c, i, spec));
-    for (int k = 0; k < op->num_outputs; k++) {
-      vp_tensor *t;
-      vp_status s = vp_tensor_create(spec[k].dtype, spec[k].ndim, spec[k].shape,
-                                     device < 0 ? VP_MEM_HOST : VP_MEM_DEVICE,
-                                     device < 0 ? 0 : device, &t);
-      if (s != VP_OK)
-        return vp_fail_prefix(s, "%s: output '%s' of sample %lld", op->name, op->outputs[k],
-                              (long long)i);
-      outputs[k * c->batch + i] = t;
-      if (op->num_inputs > 0 && c->in[0][i]->ndim == t->ndim) vp_tensor_copy_meta(t, c->in[0][i]);
+  vp_out_spec *spec = calloc((size_t)c->batch * VP_OP_MAX_IO, sizeof *spec);
+  if (!spec) return vp_fail(VP_ERR_NOMEM, "%s: out of memory for output shapes", op->name);
+  vp_status s = VP_OK;
+  for (int64_t i = 0; i < c->batch && s == VP_OK; i++) s = op->infer(c, i, &spec[i * VP_OP_MAX_IO]);
+  if (s == VP_OK && device >= 0 && c->batch > 1)
+    for (int k = 0; k < op->num_outputs; k++)
+      batch_output(spec, c->batch, k, device, outputs + k * c->batch);
+  for (int64_t i = 0; i < c->batch && s == VP_OK; i++) {
+    for (int k = 0; k < op->num_outputs && s == VP_OK; k++) {
+      vp_tensor **t = &outputs[k * c->batch + i];
+      const vp_out_spec *o = &spec[i * VP_OP_MAX_IO + k];
+      if (!*t) {
+        s = vp_tensor_create(o->dtype, o->ndim, o->shape, device < 0 ? VP_MEM_HOST : VP_MEM_DEVICE,
+                             device < 0 ? 0 : device, t);
+        if (s != VP_OK) {
+          s = vp_fail_prefix(s, "%s: output '%s' of sample %lld", op->name, op->outputs[k],
+                             (long long)i);
+          break;
+        }
+      }
+      if (op->num_inputs > 0 && c->in[0][i]->ndim == (*t)->ndim)
+        vp_tensor_copy_meta(*t, c->in[0][i]);
     }
-    if (op->meta) VP_TRY(op->meta(c, i));
+    if (s == VP_OK && op->meta) s = op->meta(c, i);
   }
+  free(spec);
+  return s;
+}
+
+/* Eager GPU calls reuse one non-blocking stream per thread and device:
+ * creating and destroying a stream per call cost more than a small
+ * kernel. A thread's streams go when the thread ends. */
+#define EAGER_STREAM_DEVICES 64
+typedef struct eager_streams {
+  vp_stream s[EAGER_STREAM_DEVICES];
+} eager_streams;
+static pthread_key_t stream_key;
+static pthread_once_t stream_once = PTHREAD_ONCE_INIT;
+static int stream_key_ok;
+
+static void streams_free(void *p) {
+  eager_streams *e = p;
+  for (int d = 0; d < EAGER_STREAM_DEVICES; d++) vp_cuda_stream_destroy(e->s[d]);
+  free(e);
+}
+
+static void streams_init(void) {
+  stream_key_ok = pthread_key_create(&stream_key, streams_free) == 0;
+}
+
+/* The thread's stream for `device`; *owned when the caller must destroy it
+ * (no thread-local slot could be had). */
+static vp_status eager_stream(int device, vp_stream *out, int *owned) {
+  *owned = 0;
+  pthread_once(&stream_once, streams_init);
+  eager_streams *e = stream_key_ok ? pthread_getspecific(stream_key) : NULL;
+  if (!e && stream_key_ok && device >= 0 && device < EAGER_STREAM_DEVICES) {
+    e = calloc(1, sizeof *e);
+    if (e && pthread_setspecific(stream_key, e) != 0) {
+      free(e);
+      e = NULL;
+    }
+  }
+  if (!e || device < 0 || device >= EAGER_STREAM_DEVICES) {
+    *owned = 1;
+    return vp_cuda_stream_create(device, out);
+  }
+  if (!e->s[device]) VP_TRY(vp_cuda_stream_create(device, &e->s[device]));
+  *out = e->s[device];
   return VP_OK;
 }
 
@@ -219,14 +302,15 @@ static vp_status run(const vp_op_desc *op, vp_op_call *c, int device) {
                    op->name, device);
   VP_TRY(vp_cuda_set_device(device));
   vp_stream stream;
-  VP_TRY(vp_cuda_stream_create(device, &stream));
+  int owned;
+  VP_TRY(eager_stream(device, &stream, &owned));
   c->stream = stream;
   c->device = device;
   vp_status s = op->run_gpu(c);
   /* synchronise even after a failed launch: earlier work on the stream
    * must finish before the outputs can be released */
   vp_status s2 = vp_cuda_stream_sync(stream);
-  vp_cuda_stream_destroy(stream);
+  if (owned) vp_cuda_stream_destroy(stream);
   c->stream = NULL;
   return s != VP_OK ? s : s2;
 }
