@@ -6,9 +6,10 @@ set -u
 OUT=${OUT:-/tmp/vp-gpu}
 mkdir -p "$OUT"
 BUILD=${BUILD:-build}
-if ls .whl/*.whl >/dev/null 2>&1; then
+WHL=${WHL:-.whl}
+if ls "$WHL"/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+    --target /tmp/site "$WHL"/*.whl && export PYTHONPATH=/tmp/site
 fi
 export PYTHONPATH="$PWD/python${PYTHONPATH:+:$PYTHONPATH}"
 export LD_LIBRARY_PATH="$PWD/$BUILD/deps${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

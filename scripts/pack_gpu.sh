@@ -8,4 +8,5 @@ rm -rf .gpu
 mkdir -p .gpu/tests
 cp -r "$BUILD/bin" "$BUILD/deps" .gpu/
 cp "$BUILD"/tests/test_* .gpu/tests/
+strip --strip-unneeded .gpu/bin/* .gpu/tests/* 2>/dev/null || true
 du -sh .gpu

@@ -1,6 +1,7 @@
 /* The resampling engine on the GPU. The arithmetic is
  * src/ops/resample_kernel.h's, shared with the CPU body (coordinates carry
- * the same bits), kernels are instantiated per input dtype and interpolation;
+ * the same bits), kernels are instantiated per input dtype and interpolation
+ * (label mode for the integer dtypes it accepts only);
  * the border and the output dtype are uniform branches (one instance per
  * border tripled the library, which every test binary links).
  *
@@ -57,7 +58,9 @@ struct ResampleBody {
       vp_rs_linear_setup(s.in_shape, x, border, &L);
       for (int64_t c = 0; c < s.channels; c++) {
         const void *src = s.in ? (const char *)s.in + (size_t)(c * in_plane) * es : nullptr;
-        vp_cvt_store(s.out, out, c * out_plane + e, vp_rs_linear_value(src, in, &L, s.fill));
+        vp_cvt_store(s.out, out, c * out_plane + e,
+                     INTERP == VP_INTERP_LABEL ? vp_rs_label_value(src, in, &L, s.fill)
+                                               : vp_rs_linear_value(src, in, &L, s.fill));
       }
     }
   }
@@ -181,17 +184,41 @@ __global__ void __launch_bounds__(kTileW *kTileH)
       }
       for (int64_t c = 0; c < s.channels; c++) {
         const void *src = s.in ? (const char *)s.in + (size_t)(c * s.in_plane) * es : nullptr;
-        vp_cvt_store(s.out, out, c * s.out_plane + at, vp_rs_linear_value(src, in, &L, s.fill));
+        vp_cvt_store(s.out, out, c * s.out_plane + at,
+                     INTERP == VP_INTERP_LABEL ? vp_rs_label_value(src, in, &L, s.fill)
+                                               : vp_rs_linear_value(src, in, &L, s.fill));
       }
     }
   }
 }
 
+/* Label mode exists only for the integer dtypes vp_resample_label_dtype
+ * accepts: instances for the others would be dead code in every binary. */
+template <int IN>
+struct LabelOk {
+  static constexpr bool value =
+      IN == VP_U8 || IN == VP_I8 || IN == VP_U16 || IN == VP_I16 || IN == VP_U32 || IN == VP_I32;
+};
+
+template <int IN, bool OK = LabelOk<IN>::value>
+struct FastLabel {
+  static void run(const FastTable &t, dim3 grid, dim3 block, vp_dtype out, vp_border b,
+                  cudaStream_t st) {
+    fast_kernel<IN, VP_INTERP_LABEL><<<grid, block, 0, st>>>(t, out, (int)b);
+  }
+};
+template <int IN>
+struct FastLabel<IN, false> {
+  static void run(const FastTable &, dim3, dim3, vp_dtype, vp_border, cudaStream_t) {}
+};
+
 template <int IN>
 void fast_by_interp(const FastTable &t, int n, unsigned tiles, unsigned depth, vp_dtype out,
                     vp_interp i, vp_border b, cudaStream_t st) {
   const dim3 grid(tiles, depth, (unsigned)n), block(kTileW, kTileH);
-  if (i == VP_INTERP_NEAREST)
+  if (i == VP_INTERP_LABEL)
+    FastLabel<IN>::run(t, grid, block, out, b, st);
+  else if (i == VP_INTERP_NEAREST)
     fast_kernel<IN, VP_INTERP_NEAREST><<<grid, block, 0, st>>>(t, out, (int)b);
   else
     fast_kernel<IN, VP_INTERP_LINEAR><<<grid, block, 0, st>>>(t, out, (int)b);
@@ -268,8 +295,23 @@ vp_status launch(const vp_bl_table &t, vp_dtype out, vp_border b, cudaStream_t s
   return VP_OK;
 }
 
+template <int IN, bool OK = LabelOk<IN>::value>
+struct GeneralLabel {
+  static vp_status run(const vp_bl_table &t, vp_dtype out, vp_border b, cudaStream_t st) {
+    return launch<IN, VP_INTERP_LABEL>(t, out, b, st);
+  }
+};
+template <int IN>
+struct GeneralLabel<IN, false> {
+  static vp_status run(const vp_bl_table &, vp_dtype, vp_border, cudaStream_t) {
+    return vp_fail(VP_ERR_UNSUPPORTED, "resample (GPU): no label mode for dtype %s",
+                   vp_dtype_name((vp_dtype)IN));
+  }
+};
+
 template <int IN>
 vp_status by_interp(const vp_bl_table &t, vp_dtype out, vp_interp i, vp_border b, cudaStream_t st) {
+  if (i == VP_INTERP_LABEL) return GeneralLabel<IN>::run(t, out, b, st);
   if (i == VP_INTERP_NEAREST) return launch<IN, VP_INTERP_NEAREST>(t, out, b, st);
   return launch<IN, VP_INTERP_LINEAR>(t, out, b, st);
 }

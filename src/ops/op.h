@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define VP_OP_MAX_IO 4
-#define VP_OP_MAX_ARGS 16
+#define VP_OP_MAX_ARGS 24
 #define VP_ARG_MAX_LEN 16
 
 typedef enum vp_arg_type {

@@ -3,7 +3,7 @@
  * flips, an elastic deformation and a crop centre, composes them into one
  * output -> input matrix M and one displacement grid over the patch, and
  * runs the resampling engine twice: the image (interp, border, fill) and
- * the label (nearest, constant, label_fill). Only the patch is computed.
+ * the label (label_interp: nearest or label; constant, label_fill). Only the patch is computed.
  *
  * The map, with cp = (patch - 1) / 2 and x the input point of patch voxel o:
  *     x = centre + F · S^-1 · R^T · (o + u(o) - cp)
@@ -59,6 +59,7 @@ enum {
   ARG_FILL,
   ARG_LABEL_FILL,
   ARG_DTYPE,
+  ARG_LABEL_INTERP,
   NUM_ARGS
 };
 
@@ -86,7 +87,7 @@ static const vp_arg_spec k_args[NUM_ARGS] = {
      "crop centre (d, h, w) in input voxels; [] = uniform over integer crops whose centre "
      "lies in the volume"},
     {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, "nearest|linear", 0,
-     "the image's interpolation (the label's is nearest)"},
+     "the image's interpolation (the label's is label_interp)"},
     {"border", VP_ARG_ENUM, "\"constant\"", 0, 0, 0, "constant|edge|reflect", 0,
      "the image's border: fill (scipy 'grid-constant'), the edge voxel or a mirror (the "
      "label's is constant label_fill)"},
@@ -97,6 +98,9 @@ static const vp_arg_spec k_args[NUM_ARGS] = {
     {"dtype", VP_ARG_ENUM, "\"same\"", 0, 0, 0,
      "same|uint8|int8|uint16|int16|uint32|int32|int64|float16|float32|float64", 0,
      "the image output's dtype (same = the input's); the label keeps its dtype"},
+    {"label_interp", VP_ARG_ENUM, "\"nearest\"", 0, 0, 0, "nearest|label", 0,
+     "the label's interpolation: nearest, or label (per-label trilinear weights, then the "
+     "heaviest label: smooth label edges; integer labels)"},
 };
 
 typedef struct plan {
@@ -321,8 +325,9 @@ static vp_status run(const vp_op_call *c, int gpu) {
   for (int64_t i = 0; s == VP_OK && i < B; i++) d[B + i].disp = d[i].disp;
   for (int k = 0; s == VP_OK && k < 2; k++) {
     vp_dtype tin = c->in[k][0]->dtype, tout = c->out[k][0]->dtype;
-    vp_interp interp =
-        k == 0 ? (vp_interp)(int)vp_arg_num(c->args, ARG_INTERP, 0) : VP_INTERP_NEAREST;
+    vp_interp interp = k == 0 ? (vp_interp)(int)vp_arg_num(c->args, ARG_INTERP, 0)
+                       : (int)vp_arg_num(c->args, ARG_LABEL_INTERP, 0) == 1 ? VP_INTERP_LABEL
+                                                                            : VP_INTERP_NEAREST;
     vp_border border =
         k == 0 ? (vp_border)(int)vp_arg_num(c->args, ARG_BORDER, 0) : VP_BORDER_CONSTANT;
     if (!gpu) {
@@ -361,7 +366,7 @@ const vp_op_desc vp_op_random_spatial = {
     .doc =
         "nnU-Net's spatial augmentation in one resampling: random rotation, zoom, flips, "
         "elastic deformation and crop of a patch, composed into one matrix (and field) per "
-        "sample, applied to image (interp) and label (nearest) alike; outputs the matrix.",
+        "sample, applied to image (interp) and label (label_interp) alike; outputs the matrix.",
     .num_inputs = 2,
     .num_outputs = 3,
     .inputs = {"image", "label"},

@@ -16,6 +16,10 @@
 #include "cuda/kernels.h"
 #endif
 
+int vp_resample_label_dtype(vp_dtype t) {
+  return t == VP_U8 || t == VP_I8 || t == VP_U16 || t == VP_I16 || t == VP_U32 || t == VP_I32;
+}
+
 int vp_resample_spatial(const vp_tensor *t) {
   return t->spatial_ndim < t->ndim ? t->spatial_ndim : t->ndim;
 }
@@ -30,10 +34,15 @@ vp_status vp_resample_check(const vp_resample_desc *d, int64_t n, vp_dtype in, v
   if (interp == VP_INTERP_CUBIC)
     return vp_fail(VP_ERR_UNSUPPORTED,
                    "%s: cubic interpolation is not implemented yet (use nearest or linear)", who);
-  if (interp != VP_INTERP_NEAREST && interp != VP_INTERP_LINEAR)
+  if (interp != VP_INTERP_NEAREST && interp != VP_INTERP_LINEAR && interp != VP_INTERP_LABEL)
     return vp_fail(VP_ERR_INVALID_ARG, "%s: unknown interpolation %d", who, (int)interp);
   if (border != VP_BORDER_CONSTANT && border != VP_BORDER_EDGE && border != VP_BORDER_REFLECT)
     return vp_fail(VP_ERR_INVALID_ARG, "%s: unknown border %d", who, (int)border);
+  if (interp == VP_INTERP_LABEL && !vp_resample_label_dtype(in))
+    return vp_fail(VP_ERR_UNSUPPORTED,
+                   "%s: interp \"label\" needs an integer label map (uint8, int8, uint16, int16, "
+                   "uint32 or int32), not %s",
+                   who, vp_dtype_name(in));
   for (int64_t i = 0; i < n; i++) {
     const vp_resample_desc *s = &d[i];
     if (s->channels < 0)
@@ -48,6 +57,13 @@ vp_status vp_resample_check(const vp_resample_desc *d, int64_t n, vp_dtype in, v
       out_n *= s->out_shape[a];
     }
     if (s->channels == 0 || out_n == 0) continue;
+    /* label mode outputs fill as a label: it must be one (exact in double) */
+    if (interp == VP_INTERP_LABEL && border == VP_BORDER_CONSTANT &&
+        !(fabs(s->fill) <= 9007199254740992.0 && s->fill == floor(s->fill)))
+      return vp_fail(VP_ERR_INVALID_ARG,
+                     "%s: sample %lld: fill %g is not an integer label, as interp \"label\" "
+                     "needs",
+                     who, (long long)i, s->fill);
     if (!s->out)
       return vp_fail(VP_ERR_INVALID_ARG, "%s: sample %lld: out is NULL", who, (long long)i);
     if (in_n == 0 && border != VP_BORDER_CONSTANT)
@@ -94,6 +110,8 @@ static void gather_row(const rs_ctx *c, const void *src, const int64_t *off, con
   case T:                                                                                 \
     if (c->interp == VP_INTERP_NEAREST)                                                   \
       for (int64_t w = 0; w < W; w++) val[w] = vp_rs_nearest_value(src, T, off[w], fill); \
+    else if (c->interp == VP_INTERP_LABEL)                                                \
+      for (int64_t w = 0; w < W; w++) val[w] = vp_rs_label_value(src, T, &lin[w], fill);  \
     else                                                                                  \
       for (int64_t w = 0; w < W; w++) val[w] = vp_rs_linear_value(src, T, &lin[w], fill); \
     break;
@@ -156,7 +174,7 @@ static vp_status rs_piece(void *ctx, int64_t p) {
   const int64_t in_plane = s->in_shape[0] * s->in_shape[1] * s->in_shape[2];
   const int64_t out_plane = D * H * W;
   const size_t in_es = vp_dtype_size(c->in);
-  const int linear = c->interp == VP_INTERP_LINEAR;
+  const int linear = c->interp != VP_INTERP_NEAREST; /* label mode shares its neighbours */
 
   double *x = malloc((size_t)W * 4 * sizeof *x);
   void *idx = malloc((size_t)W * (linear ? sizeof(vp_rs_lin) : sizeof(int64_t)));

@@ -14,7 +14,8 @@
  * same per-sample descriptors and share the per-voxel arithmetic through
  * src/ops/resample_kernel.h (VP_HD inline functions), so they agree:
  * nearest bit for bit, linear within float rounding. 2-D data is 3-D data
- * with D = 1 (its M maps d to 0). */
+ * with D = 1 (its M maps d to 0). Label mode (VP_INTERP_LABEL) is exact
+ * on both: its weights are linear's, compared rather than blended. */
 #ifndef VP_OPS_RESAMPLE_H
 #define VP_OPS_RESAMPLE_H
 
@@ -30,8 +31,25 @@ extern "C" {
 typedef enum vp_interp {
   VP_INTERP_NEAREST = 0, /* scipy order 0: the voxel at floor(x + 0.5) per axis */
   VP_INTERP_LINEAR = 1,  /* scipy order 1: trilinear */
-  VP_INTERP_CUBIC = 2    /* reserved: cubic B-spline (scipy order 3), not yet implemented */
+  VP_INTERP_CUBIC = 2,   /* reserved: cubic B-spline (scipy order 3), not yet implemented */
+  /* Label-preserving smooth interpolation of a label map: output voxel o
+   * takes the 8 neighbours (4 in 2-D) and trilinear weights that linear
+   * would use, under the same border rule (a constant border's outside
+   * neighbours carry the label `fill`), sums the weights per distinct label
+   * value and outputs the label with the largest sum; a tie goes to the
+   * smaller label. This is argmax over classes of the linearly
+   * interpolated one-hot maps (MONAI / nnU-Net's one-hot + linear +
+   * argmax), computed in one pass without one-hot volumes, so the output
+   * holds only input labels (and fill). Integer inputs of at most 32 bits
+   * only; fill must then be an integer (|fill| <= 2^53). */
+  VP_INTERP_LABEL = 3
 } vp_interp;
+
+/* The `interp` choice k of a front end whose enum is "nearest|linear|label"
+ * (no reserved cubic slot) as a vp_interp. */
+static inline vp_interp vp_interp_from_choice3(int k) {
+  return k == 2 ? VP_INTERP_LABEL : (vp_interp)k;
+}
 
 typedef enum vp_border {
   VP_BORDER_CONSTANT = 0, /* scipy 'grid-constant': outside voxels are `fill` and take part */
@@ -74,7 +92,8 @@ vp_status vp_resample_cpu(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_
 
 /* The checks vp_resample_cpu and the GPU launcher make (dtypes, enums,
  * shapes, finite matrices, displacement grids); `who` prefixes messages.
- * Cubic gives VP_ERR_UNSUPPORTED ("not implemented yet"). */
+ * Cubic gives VP_ERR_UNSUPPORTED ("not implemented yet"); label
+ * rejects non-integer (and 64-bit) input dtypes with VP_ERR_UNSUPPORTED. */
 vp_status vp_resample_check(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_dtype out,
                             vp_interp interp, vp_border border, const char *who);
 
@@ -94,6 +113,8 @@ typedef vp_status (*vp_resample_build_fn)(const struct vp_op_call *c, int64_t i,
                                           vp_resample_desc *d);
 vp_status vp_resample_op_run(const struct vp_op_call *c, const char *name, int gpu,
                              vp_resample_build_fn build, vp_interp interp, vp_border border);
+/* Whether label mode accepts input dtype t (integers of at most 32 bits). */
+int vp_resample_label_dtype(vp_dtype t);
 /* The tensor's spatial axes (its trailing min(spatial_ndim, ndim)). */
 int vp_resample_spatial(const vp_tensor *t);
 

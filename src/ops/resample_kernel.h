@@ -17,6 +17,7 @@
 #define VP_OPS_RESAMPLE_KERNEL_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/convert.h"
@@ -197,6 +198,44 @@ VP_HD double vp_rs_linear_value(const void *src, vp_dtype t, const vp_rs_lin *L,
           tb == 0.0 ? v[2 * c] : VP_RS_DADD(VP_RS_DMUL(ta, v[2 * c]), VP_RS_DMUL(tb, v[2 * c + 1]));
   }
   return v[0];
+}
+
+/* Label mode (resample.h's VP_INTERP_LABEL) on linear's neighbours: the
+ * corner weights are linear's products (1 - t) or t per axis, summed per
+ * distinct label in corner order and compared, so the result is a label
+ * of the input (or fill) and never a blend. Each label is summed once, at
+ * its first corner, by scanning the later corners: no per-class
+ * accumulators, which keeps the GPU's register use to the 8 labels and
+ * weights. Integer data of at most 32 bits (loaded exactly); fill is
+ * converted only when a corner needs it, the check having made it an
+ * integer. */
+VP_HD double vp_rs_label_value(const void *src, vp_dtype t, const vp_rs_lin *L, double fill) {
+  int64_t lab[8];
+  double wt[8];
+  double wa[3][2];
+  for (int a = 0; a < 3; a++) {
+    wa[a][1] = L->t[a];
+    wa[a][0] = VP_RS_DADD(1.0, -L->t[a]);
+  }
+  for (int c = 0; c < 8; c++) {
+    lab[c] = L->off[c] < 0 ? (int64_t)fill : (int64_t)vp_cvt_load(src, t, L->off[c]);
+    wt[c] = VP_RS_DMUL(VP_RS_DMUL(wa[0][c >> 2], wa[1][(c >> 1) & 1]), wa[2][c & 1]);
+  }
+  int64_t best = lab[0];
+  double best_w = -1.0;
+  for (int c = 0; c < 8; c++) {
+    bool seen = false;
+    for (int k = 0; k < c; k++) seen = seen || lab[k] == lab[c];
+    if (seen) continue;
+    double sum = wt[c];
+    for (int k = c + 1; k < 8; k++)
+      if (lab[k] == lab[c]) sum = VP_RS_DADD(sum, wt[k]);
+    if (sum > best_w || (sum == best_w && lab[c] < best)) {
+      best = lab[c];
+      best_w = sum;
+    }
+  }
+  return (double)best;
 }
 
 /* Nearest's value: the voxel, or fill (through float for float16/float32

@@ -24,8 +24,9 @@ enum { ARG_SPACING, ARG_INTERP };
 static const vp_arg_spec k_args[] = {
     {"spacing", VP_ARG_FLOATS, NULL, 1e-9, 1e9, 3, NULL, VP_ARG_PER_SAMPLE,
      "target voxel size per spatial axis in array order (dz, dy, dx), or one for all"},
-    {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, "nearest|linear", 0,
-     "nearest (labels) or linear"},
+    {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, "nearest|linear|label", 0,
+     "nearest (labels), linear, or label (smooth labels: per-label linear weights, then the "
+     "heaviest label)"},
 };
 
 static double round_half_even(double x) {
@@ -107,7 +108,7 @@ static vp_status build(const vp_op_call *c, int64_t i, vp_resample_desc *d) {
 }
 
 static vp_status run(const vp_op_call *c, int gpu) {
-  vp_interp interp = (vp_interp)(int)vp_arg_num(c->args, ARG_INTERP, 0);
+  vp_interp interp = vp_interp_from_choice3((int)vp_arg_num(c->args, ARG_INTERP, 0));
   return vp_resample_op_run(c, "resample_spacing", gpu, build, interp, VP_BORDER_EDGE);
 }
 
@@ -119,7 +120,8 @@ const vp_op_desc vp_op_resample_spacing = {
     .doc =
         "Resamples each sample to a target voxel size (MONAI's Spacing, nnU-Net's "
         "preprocessing): extent round(n * spacing / target), resize's half-voxel grid, "
-        "nearest or linear; spacing becomes the target, the affine keeps the volume's extent "
+        "nearest, linear or label; spacing becomes the target, the affine keeps the volume's "
+        "extent "
         "and position.",
     .num_inputs = 1,
     .num_outputs = 1,

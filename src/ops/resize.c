@@ -29,8 +29,9 @@ static const vp_arg_spec k_args[] = {
      "with size: stretch each axis to its size; not_larger / not_smaller keep the aspect "
      "ratio with one scale, the largest that fits inside the sizes / the smallest that covers "
      "them (as DALI's resize)"},
-    {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, "nearest|linear|cubic", 0,
-     "nearest (voxel at floor(x + 0.5)) or linear; cubic is not implemented yet"},
+    {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, "nearest|linear|cubic|label", 0,
+     "nearest (voxel at floor(x + 0.5)), linear or label (per-label linear weights, then the "
+     "heaviest label: for integer label maps); cubic is not implemented yet"},
     {"dtype", VP_ARG_ENUM, "\"same\"", 0, 0, 0,
      "same|uint8|int8|uint16|int16|uint32|int32|int64|float16|float32|float64", 0,
      "output dtype (same = the input's); integers round to nearest and saturate"},

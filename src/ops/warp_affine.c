@@ -23,8 +23,9 @@ static const vp_arg_spec k_args[] = {
      "row-major: 12 values (3x4) for 3-D samples, 6 (2x3 over H, W) for 2-D"},
     {"size", VP_ARG_INTS, "[]", 0, 1e9, 3, NULL, VP_ARG_PER_SAMPLE | VP_ARG_EMPTY_OK,
      "output extent per spatial axis; [] or 0 keeps the input's"},
-    {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, "nearest|linear|cubic", 0,
-     "nearest (voxel at floor(x + 0.5)) or linear (trilinear); cubic is not implemented yet"},
+    {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, "nearest|linear|cubic|label", 0,
+     "nearest (voxel at floor(x + 0.5)), linear (trilinear) or label (per-label trilinear "
+     "weights, then the heaviest label: for integer label maps); cubic is not implemented yet"},
     {"border", VP_ARG_ENUM, "\"constant\"", 0, 0, 0, "constant|edge|reflect", 0,
      "outside the input: fill (scipy 'grid-constant'), the edge voxel ('nearest') or a "
      "mirror about the edge's outer face ('reflect')"},
