@@ -263,13 +263,7 @@ static vp_status infer(const vp_op_call *c, int64_t i, vp_out_spec *out) {
  * their world positions, elastic aside); spacing = its columns' lengths. */
 static void place(const vp_tensor *in, vp_tensor *out, const double M[12]) {
   vp_tensor_copy_meta(out, in);
-  vp_resample_affine(in->affine, 3, M, out->affine);
-  for (int a = 0; a < 3; a++) {
-    int col = 2 - a;
-    double n2 = 0;
-    for (int r = 0; r < 3; r++) n2 += out->affine[r * 4 + col] * out->affine[r * 4 + col];
-    if (sqrt(n2) > 0 && sqrt(n2) <= 1e30) out->spacing[a] = sqrt(n2);
-  }
+  vp_resample_place(in, out, 3, M);
 }
 
 static vp_status meta(const vp_op_call *c, int64_t i) {

@@ -251,6 +251,19 @@ vp_status vp_resample_cpu(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_
 /* ---------------------------------------------------------------- */
 /* Metadata                                                          */
 
+void vp_resample_place(const vp_tensor *in, vp_tensor *out, int sn, const double M[12]) {
+  double A[16];
+  vp_resample_affine(in->affine, sn, M, A);
+  memcpy(out->affine, A, sizeof A);
+  int osn = vp_resample_spatial(out);
+  for (int a = 0; a < sn && a < osn; a++) {
+    int col = sn - 1 - a;
+    double n2 = 0;
+    for (int r = 0; r < 3; r++) n2 += A[r * 4 + col] * A[r * 4 + col];
+    if (sqrt(n2) > 0 && sqrt(n2) <= 1e30) out->spacing[osn - sn + a] = sqrt(n2);
+  }
+}
+
 void vp_resample_affine(const double in_affine[16], int sn, const double M[12],
                         double out_affine[16]) {
   /* G: output NIfTI index -> input NIfTI index. NIfTI column c < sn is

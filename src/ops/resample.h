@@ -102,6 +102,10 @@ vp_status vp_resample_check(const vp_resample_desc *d, int64_t n, vp_dtype in, v
  * spatial axes: in_affine composed with M, axes converted. */
 void vp_resample_affine(const double in_affine[16], int sn, const double M[12],
                         double out_affine[16]);
+/* Sets out's affine to in's composed with M (sn spatial axes) and out's
+ * spacing to the new affine's column lengths (kept where a column
+ * vanishes): voxel centres keep their world positions. */
+void vp_resample_place(const vp_tensor *in, vp_tensor *out, int sn, const double M[12]);
 
 /* Operators' common body (warp_affine, resize, ...): fills each sample's
  * descriptor from input 0 and output 0 (channels = the leading

@@ -145,17 +145,7 @@ static vp_status meta(const vp_op_call *c, int64_t i) {
   double M[12];
   int64_t sp[3];
   VP_TRY(geometry(c, i, &sn, M, sp));
-  vp_tensor *out = c->out[0][i];
-  double A[16];
-  vp_resample_affine(c->in[0][i]->affine, sn, M, A);
-  memcpy(out->affine, A, sizeof A);
-  int osn = vp_resample_spatial(out);
-  for (int a = 0; a < sn && a < osn; a++) {
-    int col = sn - 1 - a;
-    double n2 = 0;
-    for (int r = 0; r < 3; r++) n2 += A[r * 4 + col] * A[r * 4 + col];
-    if (sqrt(n2) > 0 && sqrt(n2) <= 1e30) out->spacing[osn - sn + a] = sqrt(n2);
-  }
+  vp_resample_place(c->in[0][i], c->out[0][i], sn, M);
   return VP_OK;
 }
 
