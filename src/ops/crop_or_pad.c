@@ -58,30 +58,19 @@ static vp_status infer(const vp_op_call *c, int64_t i, vp_out_spec *out) {
   int sn;
   int64_t start[3], sp[3];
   VP_TRY(geometry(c, i, &sn, start, sp));
-  out->dtype = t->dtype;
-  out->ndim = t->ndim;
-  memcpy(out->shape, t->shape, sizeof out->shape);
-  for (int a = 0; a < sn; a++) out->shape[t->ndim - sn + a] = sp[a];
+  vp_resample_out_spec(t, sn, sp, 0, out);
   return VP_OK;
 }
 
 /* The engine's matrix: identity, translated by start (missing spatial
  * axes map to 0). */
-static void matrix(int sn, const int64_t start[3], double M[12]) {
-  memset(M, 0, 12 * sizeof *M);
-  for (int a = 0; a < sn; a++) {
-    int e = 3 - sn + a;
-    M[e * 4 + e] = 1.0;
-    M[e * 4 + 3] = (double)start[a];
-  }
-}
 
 static vp_status meta(const vp_op_call *c, int64_t i) {
   int sn;
   int64_t start[3], sp[3];
   double M[12];
   VP_TRY(geometry(c, i, &sn, start, sp));
-  matrix(sn, start, M);
+  vp_resample_shift_matrix(sn, start, M);
   vp_resample_affine(c->in[0][i]->affine, sn, M, c->out[0][i]->affine);
   return VP_OK;
 }
@@ -90,7 +79,7 @@ static vp_status build(const vp_op_call *c, int64_t i, vp_resample_desc *d) {
   int sn;
   int64_t start[3], sp[3];
   VP_TRY(geometry(c, i, &sn, start, sp));
-  matrix(sn, start, d->M);
+  vp_resample_shift_matrix(sn, start, d->M);
   d->fill = vp_arg_num(c->args, ARG_FILL, i);
   return VP_OK;
 }

@@ -97,22 +97,16 @@ static vp_status infer(const vp_op_call *c, int64_t i, vp_out_spec *out) {
   int sn;
   int64_t before[3], sp[3];
   VP_TRY(geometry(c, i, &sn, before, sp));
-  out->dtype = t->dtype;
-  out->ndim = t->ndim;
-  memcpy(out->shape, t->shape, sizeof out->shape);
-  for (int a = 0; a < sn; a++) out->shape[t->ndim - sn + a] = sp[a];
+  vp_resample_out_spec(t, sn, sp, 0, out);
   return VP_OK;
 }
 
 /* The engine's matrix: identity, translated by -before (missing spatial
  * axes map to 0). */
 static void matrix(int sn, const int64_t before[3], double M[12]) {
-  memset(M, 0, 12 * sizeof *M);
-  for (int a = 0; a < sn; a++) {
-    int e = 3 - sn + a;
-    M[e * 4 + e] = 1.0;
-    M[e * 4 + 3] = -(double)before[a];
-  }
+  int64_t start[3];
+  for (int a = 0; a < sn; a++) start[a] = -before[a];
+  vp_resample_shift_matrix(sn, start, M);
 }
 
 static vp_status meta(const vp_op_call *c, int64_t i) {

@@ -24,6 +24,36 @@ int vp_resample_spatial(const vp_tensor *t) {
   return t->spatial_ndim < t->ndim ? t->spatial_ndim : t->ndim;
 }
 
+void vp_resample_out_spec(const vp_tensor *t, int sn, const int64_t *sp, int dtype_choice,
+                          vp_out_spec *out) {
+  out->dtype = dtype_choice <= 0 ? t->dtype : (vp_dtype)(dtype_choice - 1);
+  out->ndim = t->ndim;
+  memcpy(out->shape, t->shape, sizeof out->shape);
+  for (int a = 0; sp && a < sn; a++) out->shape[t->ndim - sn + a] = sp[a];
+}
+
+void vp_resample_resize_matrix(const vp_tensor *t, int sn, const int64_t out_sp[3], double M[12],
+                               double ratio[3]) {
+  memset(M, 0, 12 * sizeof *M);
+  for (int a = 0; a < sn; a++) {
+    int64_t n = t->shape[t->ndim - sn + a];
+    double r = out_sp[a] > 0 ? (double)n / (double)out_sp[a] : 1.0;
+    int e = 3 - sn + a;
+    M[e * 4 + e] = r;
+    M[e * 4 + 3] = 0.5 * r - 0.5;
+    if (ratio) ratio[a] = r;
+  }
+}
+
+void vp_resample_shift_matrix(int sn, const int64_t start[3], double M[12]) {
+  memset(M, 0, 12 * sizeof *M);
+  for (int a = 0; a < sn; a++) {
+    int e = 3 - sn + a;
+    M[e * 4 + e] = 1.0;
+    M[e * 4 + 3] = (double)start[a];
+  }
+}
+
 vp_status vp_resample_check(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_dtype out,
                             vp_interp interp, vp_border border, const char *who) {
   if (n < 0 || (n > 0 && !d))

@@ -122,6 +122,20 @@ int vp_resample_label_dtype(vp_dtype t);
 /* The tensor's spatial axes (its trailing min(spatial_ndim, ndim)). */
 int vp_resample_spatial(const vp_tensor *t);
 
+/* Front-end helpers. The output spec of a resampling op: t's shape with its
+ * sn spatial extents replaced by sp (NULL keeps them), and dtype_choice
+ * from an op's `dtype` enum (0 "same" = t's dtype, k = dtype k - 1). */
+struct vp_out_spec;
+void vp_resample_out_spec(const vp_tensor *t, int sn, const int64_t *sp, int dtype_choice,
+                          struct vp_out_spec *out);
+/* The half-voxel (align_corners = false) resize map from t's sn spatial
+ * extents to out_sp: input = r·o + (r/2 - 1/2) with r = in/out per axis;
+ * ratio (may be NULL) receives r. */
+void vp_resample_resize_matrix(const vp_tensor *t, int sn, const int64_t out_sp[3], double M[12],
+                               double ratio[3]);
+/* A whole-voxel shift: input = o + start (pad: start = -before). */
+void vp_resample_shift_matrix(int sn, const int64_t start[3], double M[12]);
+
 #ifdef __cplusplus
 }
 #endif

@@ -51,7 +51,6 @@ static vp_status geometry(const vp_op_call *c, int64_t i, int *sn_out, int64_t o
                    "resample_spacing: argument 'spacing' has %d values for sample %lld, which "
                    "has %d spatial axes (give %d or 1)",
                    sp->len, (long long)i, sn, sn);
-  memset(M, 0, 12 * sizeof *M);
   for (int a = 0; a < sn; a++) {
     int64_t n = t->shape[t->ndim - sn + a];
     double have = t->spacing[a], want = sp->v[sp->len == 1 ? 0 : a];
@@ -67,11 +66,8 @@ static vp_status geometry(const vp_op_call *c, int64_t i, int *sn_out, int64_t o
                      "(at most 1e9)",
                      (long long)i, a, e);
     out_sp[a] = n == 0 ? 0 : (e < 1 ? 1 : (int64_t)e);
-    double r = out_sp[a] > 0 ? (double)n / (double)out_sp[a] : 1.0;
-    int k = 3 - sn + a;
-    M[k * 4 + k] = r;
-    M[k * 4 + 3] = 0.5 * r - 0.5;
   }
+  vp_resample_resize_matrix(t, sn, out_sp, M, NULL); /* resize's half-voxel map */
   *sn_out = sn;
   return VP_OK;
 }
@@ -82,10 +78,7 @@ static vp_status infer(const vp_op_call *c, int64_t i, vp_out_spec *out) {
   int64_t sp[3];
   double M[12];
   VP_TRY(geometry(c, i, &sn, sp, M));
-  out->dtype = t->dtype;
-  out->ndim = t->ndim;
-  memcpy(out->shape, t->shape, sizeof out->shape);
-  for (int a = 0; a < sn; a++) out->shape[t->ndim - sn + a] = sp[a];
+  vp_resample_out_spec(t, sn, sp, 0, out);
   return VP_OK;
 }
 

@@ -100,17 +100,7 @@ static vp_status geometry(const vp_op_call *c, int64_t i, int *sn_out, double M[
                           double ratio[3]) {
   int64_t out_sp[3];
   VP_TRY(extents(c, i, sn_out, out_sp));
-  int sn = *sn_out;
-  const vp_tensor *t = c->in[0][i];
-  memset(M, 0, 12 * sizeof *M);
-  for (int a = 0; a < sn; a++) {
-    int64_t n = t->shape[t->ndim - sn + a];
-    double r = out_sp[a] > 0 ? (double)n / (double)out_sp[a] : 1.0;
-    int e = 3 - sn + a;
-    M[e * 4 + e] = r;
-    M[e * 4 + 3] = 0.5 * r - 0.5;
-    ratio[a] = r;
-  }
+  vp_resample_resize_matrix(c->in[0][i], *sn_out, out_sp, M, ratio);
   return VP_OK;
 }
 
@@ -119,11 +109,7 @@ static vp_status infer(const vp_op_call *c, int64_t i, vp_out_spec *out) {
   int sn;
   int64_t sp[3];
   VP_TRY(extents(c, i, &sn, sp));
-  int dt = (int)vp_arg_num(c->args, ARG_DTYPE, i);
-  out->dtype = dt == 0 ? t->dtype : (vp_dtype)(dt - 1);
-  out->ndim = t->ndim;
-  memcpy(out->shape, t->shape, sizeof out->shape);
-  for (int a = 0; a < sn; a++) out->shape[t->ndim - sn + a] = sp[a];
+  vp_resample_out_spec(t, sn, sp, (int)vp_arg_num(c->args, ARG_DTYPE, i), out);
   return VP_OK;
 }
 

@@ -130,11 +130,7 @@ static vp_status infer(const vp_op_call *c, int64_t i, vp_out_spec *out) {
   double M[12];
   int64_t sp[3];
   VP_TRY(geometry(c, i, &sn, M, sp));
-  int dt = (int)vp_arg_num(c->args, ARG_DTYPE, i);
-  out->dtype = dt == 0 ? t->dtype : (vp_dtype)(dt - 1);
-  out->ndim = t->ndim;
-  memcpy(out->shape, t->shape, sizeof out->shape);
-  for (int a = 0; a < sn; a++) out->shape[t->ndim - sn + a] = sp[a];
+  vp_resample_out_spec(t, sn, sp, (int)vp_arg_num(c->args, ARG_DTYPE, i), out);
   return VP_OK;
 }
 

@@ -63,10 +63,7 @@ static vp_status infer(const vp_op_call *c, int64_t i, vp_out_spec *out) {
   int sn;
   double M[12], f[3];
   VP_TRY(geometry(c, i, &sn, M, f));
-  int dt = (int)vp_arg_num(c->args, ARG_DTYPE, i);
-  out->dtype = dt == 0 ? t->dtype : (vp_dtype)(dt - 1);
-  out->ndim = t->ndim;
-  memcpy(out->shape, t->shape, sizeof out->shape);
+  vp_resample_out_spec(t, sn, NULL, (int)vp_arg_num(c->args, ARG_DTYPE, i), out);
   return VP_OK;
 }
 
