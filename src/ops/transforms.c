@@ -96,12 +96,12 @@ static int ndim_of(const vp_op_call *c, int arg, int64_t i) {
   return (int)vp_arg_num(c->args, arg, i);
 }
 
-static vp_status infer_matrix(const vp_op_call *c, int64_t i, vp_out_spec *out, int ndim_arg) {
-  int n = ndim_of(c, ndim_arg, i);
+/* A built matrix's output spec: float64 [n, n + 1]. */
+static vp_status spec_of(const mat *m, vp_out_spec *out) {
   out->dtype = VP_F64;
   out->ndim = 2;
-  out->shape[0] = n;
-  out->shape[1] = n + 1;
+  out->shape[0] = m->n;
+  out->shape[1] = m->n + 1;
   return VP_OK;
 }
 
@@ -149,11 +149,6 @@ static vp_status rot_build(const vp_op_call *c, int64_t i, mat *m) {
   *m = about(rotation(n, vp_arg_num(c->args, 0, i), axis->v), center);
   return VP_OK;
 }
-static vp_status rot_infer(const vp_op_call *c, int64_t i, vp_out_spec *o) {
-  mat m;
-  VP_TRY(rot_build(c, i, &m));
-  return infer_matrix(c, i, o, 3);
-}
 static vp_status rot_run(const vp_op_call *c) { return run_all(c, rot_build); }
 
 /* ---- scale ------------------------------------------------------------- */
@@ -174,11 +169,6 @@ static vp_status scale_build(const vp_op_call *c, int64_t i, mat *m) {
   for (int r = 0; r < n; r++) m->a[r][r] = s->len == 1 ? s->v[0] : s->v[r];
   *m = about(*m, center);
   return VP_OK;
-}
-static vp_status scale_infer(const vp_op_call *c, int64_t i, vp_out_spec *o) {
-  mat m;
-  VP_TRY(scale_build(c, i, &m));
-  return infer_matrix(c, i, o, 2);
 }
 static vp_status scale_run(const vp_op_call *c) { return run_all(c, scale_build); }
 
@@ -204,11 +194,6 @@ static vp_status shear_build(const vp_op_call *c, int64_t i, mat *m) {
   *m = about(*m, center);
   return VP_OK;
 }
-static vp_status shear_infer(const vp_op_call *c, int64_t i, vp_out_spec *o) {
-  mat m;
-  VP_TRY(shear_build(c, i, &m));
-  return infer_matrix(c, i, o, 2);
-}
 static vp_status shear_run(const vp_op_call *c) { return run_all(c, shear_build); }
 
 /* ---- translation ------------------------------------------------------- */
@@ -227,11 +212,6 @@ static vp_status trans_build(const vp_op_call *c, int64_t i, mat *m) {
   *m = identity(n);
   for (int r = 0; r < n; r++) m->a[r][tcol(m)] = t->v[r];
   return VP_OK;
-}
-static vp_status trans_infer(const vp_op_call *c, int64_t i, vp_out_spec *o) {
-  mat m;
-  VP_TRY(trans_build(c, i, &m));
-  return infer_matrix(c, i, o, 1);
 }
 static vp_status trans_run(const vp_op_call *c) { return run_all(c, trans_build); }
 
@@ -259,15 +239,6 @@ static vp_status combine_build(const vp_op_call *c, int64_t i, mat *m) {
   if (first.n != second.n)
     return vp_fail(VP_ERR_INVALID_ARG, "transform_combine: sample %lld mixes 2-D and 3-D matrices", (long long)i);
   *m = then(first, second);
-  return VP_OK;
-}
-static vp_status combine_infer(const vp_op_call *c, int64_t i, vp_out_spec *o) {
-  mat m;
-  VP_TRY(combine_build(c, i, &m));
-  o->dtype = VP_F64;
-  o->ndim = 2;
-  o->shape[0] = m.n;
-  o->shape[1] = m.n + 1;
   return VP_OK;
 }
 static vp_status combine_run(const vp_op_call *c) { return run_all(c, combine_build); }
@@ -322,14 +293,23 @@ static vp_status random_build(const vp_op_call *c, int64_t i, mat *m) {
   *m = about(then(s, rot), center);
   return VP_OK;
 }
-static vp_status random_infer(const vp_op_call *c, int64_t i, vp_out_spec *o) {
-  mat m;
-  VP_TRY(random_build(c, i, &m));
-  return infer_matrix(c, i, o, 4);
-}
 static vp_status random_run(const vp_op_call *c) { return run_all(c, random_build); }
 
 /* ---- descriptors ------------------------------------------------------- */
+
+/* Every builder infers by building (the checks run once, in one place). */
+#define BUILDER_INFER(sym)                                                          \
+  static vp_status sym##_infer(const vp_op_call *c, int64_t i, vp_out_spec *o) {    \
+    mat m = {0};                                                                    \
+    VP_TRY(sym##_build(c, i, &m));                                                  \
+    return spec_of(&m, o);                                                          \
+  }
+BUILDER_INFER(rot)
+BUILDER_INFER(scale)
+BUILDER_INFER(shear)
+BUILDER_INFER(trans)
+BUILDER_INFER(random)
+BUILDER_INFER(combine)
 
 #define BUILDER(sym, opname, argv, docline, nin, rnd)                                   \
   const vp_op_desc vp_op_##sym = {.name = opname,                                     \
