@@ -21,16 +21,8 @@ extern "C" {
 }
 #include "cuda/kernels.h"
 #include "ops/resample.h"
-
-#define CUDA_OK(call)                                                         \
-  do {                                                                        \
-    cudaError_t e_ = (call);                                                  \
-    if (e_ != cudaSuccess) fail_msg("%s: %s", #call, cudaGetErrorString(e_)); \
-  } while (0)
-
-static uint64_t g_rng;
-
-static double urand(void) { return (double)(vp_test_rand(&g_rng) >> 11) * 0x1p-53; }
+#include "ops/op.h"
+#include "gpu_testutil.h"
 
 static const vp_dtype k_label_dtypes[] = {VP_U8, VP_I8, VP_U16, VP_I16, VP_U32, VP_I32};
 

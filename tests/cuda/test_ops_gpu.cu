@@ -16,16 +16,7 @@ extern "C" {
 #include "testutil.h"
 }
 #include "ops/op.h"
-
-#define CUDA_OK(call)                                                         \
-  do {                                                                        \
-    cudaError_t e_ = (call);                                                  \
-    if (e_ != cudaSuccess) fail_msg("%s: %s", #call, cudaGetErrorString(e_)); \
-  } while (0)
-
-static uint64_t g_rng;
-
-static double urand(void) { return (double)(vp_test_rand(&g_rng) >> 11) * 0x1p-53; }
+#include "gpu_testutil.h"
 
 /* Random host tensor: integer bytes over the whole range, floats in
  * [-300, 300) with a few NaN and exact halves. */
@@ -74,49 +65,8 @@ static int make_batch(vp_dtype d, int big, vp_tensor **host, vp_tensor **dev) {
   return n;
 }
 
-static void release_all(vp_tensor **t, int n) {
-  for (int i = 0; i < n; i++) {
-    vp_tensor_release(t[i]);
-    t[i] = NULL;
-  }
-}
 
-/* vp_ops_call's GPU path, with the outputs poisoned before the run. */
-static void run_poisoned(const char *name, int n, vp_tensor **in, const char *json, uint64_t seed,
-                         vp_tensor **out) {
-  const vp_op_desc *op = vp_op_lookup(name);
-  assert_non_null(op);
-  vp_op_args *args = NULL;
-  VP_ASSERT_OK(vp_op_args_parse(op, json, n, &args));
-  vp_op_call c;
-  memset(&c, 0, sizeof c);
-  c.batch = n;
-  c.in[0] = in;
-  c.out[0] = out;
-  c.args = args;
-  c.key = vp_op_eager_key(op, seed);
-  for (int i = 0; i < n; i++) {
-    vp_out_spec spec;
-    memset(&spec, 0, sizeof spec);
-    VP_ASSERT_OK(op->infer(&c, i, &spec));
-    VP_ASSERT_OK(vp_tensor_create(spec.dtype, spec.ndim, spec.shape, VP_MEM_DEVICE, 0, &out[i]));
-    CUDA_OK(cudaMemset(vp_tensor_data(out[i]), spec.dtype >= VP_F16 ? 0xff : 0xab,
-                       vp_tensor_nbytes(out[i])));
-  }
-  vp_stream s;
-  VP_ASSERT_OK(vp_cuda_stream_create(0, &s));
-  c.stream = s;
-  VP_ASSERT_OK(op->run_gpu(&c));
-  VP_ASSERT_OK(vp_cuda_stream_sync(s));
-  vp_cuda_stream_destroy(s);
-  vp_op_args_free(args);
-}
 
-static vp_tensor *to_host(const vp_tensor *t) {
-  vp_tensor *h = NULL;
-  VP_ASSERT_OK(vp_tensor_copy_to(t, VP_MEM_HOST, 0, &h));
-  return h;
-}
 
 static void assert_same_bytes(const char *what, const vp_tensor *cpu, const vp_tensor *gpu_dev) {
   vp_tensor *g = to_host(gpu_dev);

@@ -22,16 +22,7 @@ extern "C" {
 #include "cuda/kernels.h"
 #include "ops/op.h"
 #include "ops/resample.h"
-
-#define CUDA_OK(call)                                                         \
-  do {                                                                        \
-    cudaError_t e_ = (call);                                                  \
-    if (e_ != cudaSuccess) fail_msg("%s: %s", #call, cudaGetErrorString(e_)); \
-  } while (0)
-
-static uint64_t g_rng;
-
-static double urand(void) { return (double)(vp_test_rand(&g_rng) >> 11) * 0x1p-53; }
+#include "gpu_testutil.h"
 
 /* Random host tensor: integers over their whole range, floats in
  * [-300, 300) with a few NaN. */
@@ -57,91 +48,9 @@ static vp_tensor *make_host(vp_dtype d, int ndim, const int64_t *shape) {
   return t;
 }
 
-static void release_all(vp_tensor **t, int n) {
-  for (int i = 0; i < n; i++) {
-    vp_tensor_release(t[i]);
-    t[i] = NULL;
-  }
-}
 
-static vp_tensor *to_host(const vp_tensor *t) {
-  vp_tensor *h = NULL;
-  VP_ASSERT_OK(vp_tensor_copy_to(t, VP_MEM_HOST, 0, &h));
-  return h;
-}
 
-/* The op's GPU body straight, into outputs poisoned with 0xff / 0xab. */
-static void run_poisoned(const char *name, int n, vp_tensor **in, const char *json,
-                         vp_tensor **out) {
-  const vp_op_desc *op = vp_op_lookup(name);
-  assert_non_null(op);
-  vp_op_args *args = NULL;
-  VP_ASSERT_OK(vp_op_args_parse(op, json, n, &args));
-  vp_op_call c;
-  memset(&c, 0, sizeof c);
-  c.batch = n;
-  c.in[0] = in;
-  c.out[0] = out;
-  c.args = args;
-  for (int i = 0; i < n; i++) {
-    vp_out_spec spec;
-    memset(&spec, 0, sizeof spec);
-    VP_ASSERT_OK(op->infer(&c, i, &spec));
-    VP_ASSERT_OK(vp_tensor_create(spec.dtype, spec.ndim, spec.shape, VP_MEM_DEVICE, 0, &out[i]));
-    CUDA_OK(cudaMemset(vp_tensor_data(out[i]), spec.dtype >= VP_F16 ? 0xff : 0xab,
-                       vp_tensor_nbytes(out[i])));
-  }
-  vp_stream s;
-  VP_ASSERT_OK(vp_cuda_stream_create(0, &s));
-  c.stream = s;
-  VP_ASSERT_OK(op->run_gpu(&c));
-  VP_ASSERT_OK(vp_cuda_stream_sync(s));
-  vp_cuda_stream_destroy(s);
-  vp_op_args_free(args);
-}
 
-/* gpu (device) against cpu (host): bit-exact when exact, else within the
- * header's tolerance. */
-static void compare(const char *what, const vp_tensor *cpu, const vp_tensor *gpu_dev, int exact) {
-  vp_tensor *g = to_host(gpu_dev);
-  assert_int_equal(vp_tensor_ndim(cpu), vp_tensor_ndim(g));
-  for (int a = 0; a < vp_tensor_ndim(cpu); a++)
-    assert_int_equal(vp_tensor_shape(cpu)[a], vp_tensor_shape(g)[a]);
-  vp_dtype t = vp_tensor_dtype(cpu);
-  assert_int_equal(t, vp_tensor_dtype(g));
-  int64_t n = vp_tensor_numel(cpu);
-  const void *a = vp_tensor_data(cpu), *b = vp_tensor_data(g);
-  if (exact) {
-    if (memcmp(a, b, vp_tensor_nbytes(cpu))) {
-      size_t es = vp_dtype_size(t);
-      int64_t k = 0;
-      while (!memcmp((const char *)a + k * es, (const char *)b + k * es, es)) k++;
-      fail_msg("%s: GPU differs from CPU at element %lld of %lld (%.17g vs %.17g)", what,
-               (long long)k, (long long)n, vp_cvt_load(b, t, k), vp_cvt_load(a, t, k));
-    }
-  } else {
-    double lo = INFINITY, hi = -INFINITY;
-    for (int64_t k = 0; k < n; k++) {
-      double v = vp_cvt_load(a, t, k);
-      if (isfinite(v)) {
-        lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
-      }
-    }
-    double tol = hi > lo ? 1e-5 * (hi - lo) : 0;
-    if (t < VP_F16) tol += 1;
-    for (int64_t k = 0; k < n; k++) {
-      double x = vp_cvt_load(a, t, k), y = vp_cvt_load(b, t, k);
-      if (isnan(x) && isnan(y)) continue;
-      if (x == y) continue;
-      double slack = tol + (t == VP_F16 ? fabs(x) * 0x1p-10 : 0);
-      if (!(fabs(x - y) <= slack))
-        fail_msg("%s: element %lld of %lld: GPU %.17g, CPU %.17g (tolerance %g)", what,
-                 (long long)k, (long long)n, y, x, slack);
-    }
-  }
-  vp_tensor_release(g);
-}
 
 /* The op on the CPU, through vp_ops_call on the GPU, and poisoned. */
 static void compare_op(const char *name, vp_dtype d, int big, const char *json, int exact) {
@@ -155,7 +64,7 @@ static void compare_op(const char *name, vp_dtype d, int big, const char *json, 
   for (int i = 0; i < n; i++) VP_ASSERT_OK(vp_tensor_copy_to(h[i], VP_MEM_DEVICE, 0, &dv[i]));
   VP_ASSERT_OK(vp_ops_call(name, n, h, json, 0, co));
   VP_ASSERT_OK(vp_ops_call(name, n, dv, json, 0, go));
-  run_poisoned(name, n, dv, json, po);
+  run_poisoned(name, n, dv, json, 0, po);
   char what[600];
   for (int i = 0; i < n; i++) {
     snprintf(what, sizeof what, "%s %s sample %d %.400s", name, vp_dtype_name(d), i, json);

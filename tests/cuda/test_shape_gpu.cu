@@ -17,18 +17,9 @@ extern "C" {
 #include "testutil.h"
 }
 #include "ops/op.h"
-
-#define CUDA_OK(call)                                                         \
-  do {                                                                        \
-    cudaError_t e_ = (call);                                                  \
-    if (e_ != cudaSuccess) fail_msg("%s: %s", #call, cudaGetErrorString(e_)); \
-  } while (0)
+#include "gpu_testutil.h"
 
 #define MAXN 4
-
-static uint64_t g_rng;
-
-static double urand(void) { return (double)(vp_test_rand(&g_rng) >> 11) * 0x1p-53; }
 
 /* Random host tensor: small integers in the integer types (any 0..250
  * fits them all), floats in [-300, 300). */
@@ -43,67 +34,7 @@ static vp_tensor *make_host(vp_dtype d, int ndim, const int64_t *shape) {
   return t;
 }
 
-static void compare(const char *what, const vp_tensor *cpu, const vp_tensor *gpu_dev, int exact) {
-  vp_tensor *g = NULL;
-  VP_ASSERT_OK(vp_tensor_copy_to(gpu_dev, VP_MEM_HOST, 0, &g));
-  assert_int_equal(vp_tensor_ndim(cpu), vp_tensor_ndim(g));
-  for (int a = 0; a < vp_tensor_ndim(cpu); a++)
-    assert_int_equal(vp_tensor_shape(cpu)[a], vp_tensor_shape(g)[a]);
-  vp_dtype t = vp_tensor_dtype(cpu);
-  assert_int_equal(t, vp_tensor_dtype(g));
-  int64_t n = vp_tensor_numel(cpu);
-  const char *a = (const char *)vp_tensor_data(cpu), *b = (const char *)vp_tensor_data(g);
-  size_t es = vp_dtype_size(t);
-  double lo = INFINITY, hi = -INFINITY;
-  for (int64_t k = 0; !exact && k < n; k++) {
-    double v = vp_cvt_load(a, t, k);
-    lo = v < lo ? v : lo;
-    hi = v > hi ? v : hi;
-  }
-  double tol = exact ? 0 : (hi > lo ? 1e-5 * (hi - lo) : 0) + (t < VP_F16 ? 1 : 0);
-  for (int64_t k = 0; k < n; k++) {
-    if (exact ? memcmp(a + k * es, b + k * es, es) == 0
-              : fabs(vp_cvt_load(a, t, k) - vp_cvt_load(b, t, k)) <= tol)
-      continue;
-    double x = vp_cvt_load(a, t, k), y = vp_cvt_load(b, t, k);
-    vp_tensor_release(g);
-    fail_msg("%s: element %lld of %lld: GPU %.17g, CPU %.17g (tolerance %g)", what, (long long)k,
-             (long long)n, y, x, tol);
-  }
-  vp_tensor_release(g);
-}
 
-/* The op's GPU body straight, into poisoned outputs. */
-static void run_poisoned(const char *name, int n, vp_tensor **in, const char *json,
-                         vp_tensor **out) {
-  const vp_op_desc *op = vp_op_lookup(name);
-  assert_non_null(op);
-  vp_op_args *args = NULL;
-  VP_ASSERT_OK(vp_op_args_parse(op, json, n, &args));
-  vp_op_call c;
-  memset(&c, 0, sizeof c);
-  c.batch = n;
-  c.in[0] = in;
-  c.out[0] = out;
-  c.args = args;
-  c.key = vp_op_eager_key(op, 0);
-  for (int i = 0; i < n; i++) {
-    vp_out_spec spec;
-    memset(&spec, 0, sizeof spec);
-    VP_ASSERT_OK(op->infer(&c, i, &spec));
-    vp_tensor *t = NULL;
-    VP_ASSERT_OK(vp_tensor_create(spec.dtype, spec.ndim, spec.shape, VP_MEM_DEVICE, 0, &t));
-    CUDA_OK(cudaMemset(vp_tensor_data(t), spec.dtype >= VP_F16 ? 0xff : 0xab, vp_tensor_nbytes(t)));
-    out[i] = t;
-  }
-  vp_stream s;
-  VP_ASSERT_OK(vp_cuda_stream_create(0, &s));
-  c.stream = s;
-  VP_ASSERT_OK(op->run_gpu(&c));
-  VP_ASSERT_OK(vp_cuda_stream_sync(s));
-  vp_cuda_stream_destroy(s);
-  vp_op_args_free(args);
-}
 
 /* One-input, one-output op over the n host samples h: CPU vs GPU (eager)
  * vs GPU body into poisoned outputs. */
@@ -112,7 +43,7 @@ static void compare_op(const char *name, int n, vp_tensor **h, const char *json,
   for (int i = 0; i < n; i++) VP_ASSERT_OK(vp_tensor_copy_to(h[i], VP_MEM_DEVICE, 0, &dv[i]));
   VP_ASSERT_OK(vp_ops_call(name, n, h, json, 0, co));
   VP_ASSERT_OK(vp_ops_call(name, n, dv, json, 0, go));
-  run_poisoned(name, n, dv, json, po);
+  run_poisoned(name, n, dv, json, 0, po);
   char what[700];
   for (int i = 0; i < n; i++) {
     snprintf(what, sizeof what, "%s sample %d %.500s", name, i, json);
@@ -126,9 +57,6 @@ static void compare_op(const char *name, int n, vp_tensor **h, const char *json,
   }
 }
 
-static void release(vp_tensor **t, int n) {
-  for (int i = 0; i < n; i++) vp_tensor_release(t[i]);
-}
 
 static const vp_dtype k_dtypes[] = {VP_U8, VP_I16, VP_U32, VP_I64, VP_F16, VP_F32, VP_F64};
 #define NUM_DTYPES ((int)(sizeof k_dtypes / sizeof k_dtypes[0]))
@@ -165,7 +93,7 @@ static void test_pad_crop_or_pad_gpu(void **state) {
                "\"%s\", \"fill\": 5}",
                1 + (int)(urand() * 30), modes[m]);
       compare_op("crop_or_pad", 3, h, json, 1);
-      release(h, 3);
+      release_all(h, 3);
     }
 }
 
@@ -185,7 +113,7 @@ static void test_transpose_gpu(void **state) {
     compare_op("transpose", 1, &h5, "{\"perm\": [4, 2, 0, 3, 1]}", 1);
     compare_op("transpose", 1, &h5, "{\"perm\": [2, 1, 0], \"spatial_only\": true}", 1);
     vp_tensor_release(h5);
-    release(h, 4);
+    release_all(h, 4);
   }
   /* a larger volume: many blocks, grid-stride loop */
   int64_t big[4] = {4, 155, 240, 240};
@@ -208,7 +136,7 @@ static void test_resample_spacing_gpu(void **state) {
                "\"interp\": \"%s\"}",
                0.3 + urand() * 2, ip ? "linear" : "nearest");
       compare_op("resample_spacing", 3, h, json, ip == 0);
-      release(h, 3);
+      release_all(h, 3);
     }
 }
 

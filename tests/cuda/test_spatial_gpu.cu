@@ -19,19 +19,10 @@ extern "C" {
 #include "testutil.h"
 }
 #include "ops/op.h"
-
-#define CUDA_OK(call)                                                         \
-  do {                                                                        \
-    cudaError_t e_ = (call);                                                  \
-    if (e_ != cudaSuccess) fail_msg("%s: %s", #call, cudaGetErrorString(e_)); \
-  } while (0)
+#include "gpu_testutil.h"
 
 #define MAXN 4
 #define MAXIO 3
-
-static uint64_t g_rng;
-
-static double urand(void) { return (double)(vp_test_rand(&g_rng) >> 11) * 0x1p-53; }
 
 /* Random host tensor: labels 0..4 for integer types, floats in [-300, 300). */
 static vp_tensor *make_host(vp_dtype d, int ndim, const int64_t *shape) {
@@ -44,76 +35,8 @@ static vp_tensor *make_host(vp_dtype d, int ndim, const int64_t *shape) {
   return t;
 }
 
-static vp_tensor *to_host(const vp_tensor *t) {
-  vp_tensor *h = NULL;
-  VP_ASSERT_OK(vp_tensor_copy_to(t, VP_MEM_HOST, 0, &h));
-  return h;
-}
 
-static void compare(const char *what, const vp_tensor *cpu, const vp_tensor *gpu_dev, int exact) {
-  vp_tensor *g = to_host(gpu_dev);
-  assert_int_equal(vp_tensor_ndim(cpu), vp_tensor_ndim(g));
-  for (int a = 0; a < vp_tensor_ndim(cpu); a++)
-    assert_int_equal(vp_tensor_shape(cpu)[a], vp_tensor_shape(g)[a]);
-  vp_dtype t = vp_tensor_dtype(cpu);
-  assert_int_equal(t, vp_tensor_dtype(g));
-  int64_t n = vp_tensor_numel(cpu);
-  const void *a = vp_tensor_data(cpu), *b = vp_tensor_data(g);
-  double lo = INFINITY, hi = -INFINITY;
-  for (int64_t k = 0; !exact && k < n; k++) {
-    double v = vp_cvt_load(a, t, k);
-    lo = v < lo ? v : lo;
-    hi = v > hi ? v : hi;
-  }
-  double tol = exact ? 0 : (hi > lo ? 1e-5 * (hi - lo) : 0) + (t < VP_F16 ? 1 : 0);
-  for (int64_t k = 0; k < n; k++) {
-    double x = vp_cvt_load(a, t, k), y = vp_cvt_load(b, t, k);
-    if (exact ? memcmp((const char *)a + k * vp_dtype_size(t),
-                       (const char *)b + k * vp_dtype_size(t), vp_dtype_size(t)) == 0
-              : fabs(x - y) <= tol)
-      continue;
-    vp_tensor_release(g);
-    fail_msg("%s: element %lld of %lld: GPU %.17g, CPU %.17g (tolerance %g)", what, (long long)k,
-             (long long)n, y, x, tol);
-  }
-  vp_tensor_release(g);
-}
 
-/* The op's GPU body straight, into poisoned outputs out[k * n + i]. */
-static void run_poisoned(const char *name, int n, vp_tensor **in, const char *json,
-                         vp_tensor **out) {
-  const vp_op_desc *op = vp_op_lookup(name);
-  assert_non_null(op);
-  vp_op_args *args = NULL;
-  VP_ASSERT_OK(vp_op_args_parse(op, json, n, &args));
-  vp_op_call c;
-  memset(&c, 0, sizeof c);
-  c.batch = n;
-  for (int k = 0; k < op->num_inputs; k++) c.in[k] = in + k * n;
-  for (int k = 0; k < op->num_outputs; k++) c.out[k] = out + k * n;
-  c.args = args;
-  c.key = vp_op_eager_key(op, 0);
-  for (int i = 0; i < n; i++) {
-    vp_out_spec spec[VP_OP_MAX_IO];
-    memset(spec, 0, sizeof spec);
-    VP_ASSERT_OK(op->infer(&c, i, spec));
-    for (int k = 0; k < op->num_outputs; k++) {
-      vp_tensor *t = NULL;
-      VP_ASSERT_OK(
-          vp_tensor_create(spec[k].dtype, spec[k].ndim, spec[k].shape, VP_MEM_DEVICE, 0, &t));
-      CUDA_OK(cudaMemset(vp_tensor_data(t), spec[k].dtype >= VP_F16 ? 0xff : 0xab,
-                         vp_tensor_nbytes(t)));
-      out[k * n + i] = t;
-    }
-  }
-  vp_stream s;
-  VP_ASSERT_OK(vp_cuda_stream_create(0, &s));
-  c.stream = s;
-  VP_ASSERT_OK(op->run_gpu(&c));
-  VP_ASSERT_OK(vp_cuda_stream_sync(s));
-  vp_cuda_stream_destroy(s);
-  vp_op_args_free(args);
-}
 
 /* h[k * n + i]: input k of sample i, on the host. exact[k]: output k must
  * match bit for bit. */
@@ -125,7 +48,7 @@ static void compare_op(const char *name, int n, vp_tensor **h, const char *json,
   for (int k = 0; k < nin * n; k++) VP_ASSERT_OK(vp_tensor_copy_to(h[k], VP_MEM_DEVICE, 0, &dv[k]));
   VP_ASSERT_OK(vp_ops_call(name, n, h, json, 0, co));
   VP_ASSERT_OK(vp_ops_call(name, n, dv, json, 0, go));
-  run_poisoned(name, n, dv, json, po);
+  run_poisoned(name, n, dv, json, 0, po);
   char what[700];
   for (int k = 0; k < nout; k++)
     for (int i = 0; i < n; i++) {
@@ -149,9 +72,6 @@ static void mixed_batch(vp_dtype d, vp_tensor **h) {
   h[2] = make_host(d, 4, s4);
 }
 
-static void release(vp_tensor **t, int n) {
-  for (int i = 0; i < n; i++) vp_tensor_release(t[i]);
-}
 
 static void test_rotate_zoom_elastic_gpu(void **state) {
   (void)state;
@@ -182,7 +102,7 @@ static void test_rotate_zoom_elastic_gpu(void **state) {
                  "3, \"p\": 0.8, \"interp\": \"%s\", \"border\": \"%s\"}",
                  interps[ip], borders[b]);
         compare_op("elastic", 3, h, json, exact);
-        release(h, 3);
+        release_all(h, 3);
       }
 }
 
@@ -204,7 +124,7 @@ static void test_random_spatial_gpu(void **state) {
                ip ? "linear" : "nearest", ip ? "reflect" : "constant");
       compare_op("random_spatial", 2, h, json, ip ? exact_lin : exact_nn);
     }
-    release(h, 4);
+    release_all(h, 4);
   }
   /* a BraTS-sized case through to a 128^3 patch, everything on */
   {
@@ -214,7 +134,7 @@ static void test_random_spatial_gpu(void **state) {
                "{\"patch\": [128, 128, 128], \"p_rotation\": 1, \"p_scale\": 1, "
                "\"p_elastic\": 1, \"magnitude\": 3, \"grid_spacing\": [24]}",
                exact_lin);
-    release(h, 2);
+    release_all(h, 2);
   }
 }
 
