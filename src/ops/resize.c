@@ -32,9 +32,7 @@ static const vp_arg_spec k_args[] = {
     {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, "nearest|linear|cubic|label", 0,
      "nearest (voxel at floor(x + 0.5)), linear or label (per-label linear weights, then the "
      "heaviest label: for integer label maps); cubic is not implemented yet"},
-    {"dtype", VP_ARG_ENUM, "\"same\"", 0, 0, 0,
-     "same|uint8|int8|uint16|int16|uint32|int32|int64|float16|float32|float64", 0,
-     "output dtype (same = the input's); integers round to nearest and saturate"},
+    VP_RESAMPLE_DTYPE_ARG,
 };
 
 /* Sample i's spatial axes and output extents. */

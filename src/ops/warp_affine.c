@@ -29,8 +29,7 @@ static const vp_arg_spec k_args[] = {
     {"border", VP_ARG_ENUM, "\"constant\"", 0, 0, 0, "constant|edge|reflect", 0,
      "outside the input: fill (scipy 'grid-constant'), the edge voxel ('nearest') or a "
      "mirror about the edge's outer face ('reflect')"},
-    {"fill", VP_ARG_FLOAT, "0", -1e300, 1e300, 0, NULL, 0,
-     "value outside the input with border constant"},
+    VP_RESAMPLE_FILL_ARG,
     {"inverse", VP_ARG_BOOL, "false", 0, 1, 0, NULL, 0,
      "the matrix maps input -> output: it is inverted first"},
     {"dtype", VP_ARG_ENUM, "\"same\"", 0, 0, 0, VP_RS_DTYPE_CHOICES, 0,

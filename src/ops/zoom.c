@@ -23,14 +23,9 @@ static const vp_arg_spec k_args[] = {
     {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, "nearest|linear|label", 0,
      "nearest (labels), linear, or label (smooth labels: per-label linear weights, then the "
      "heaviest label)"},
-    {"border", VP_ARG_ENUM, "\"constant\"", 0, 0, 0, "constant|edge|reflect", 0,
-     "outside the input: fill (scipy 'grid-constant'), the edge voxel ('nearest') or a "
-     "mirror ('reflect')"},
-    {"fill", VP_ARG_FLOAT, "0", -1e300, 1e300, 0, NULL, 0,
-     "value outside the input with border constant"},
-    {"dtype", VP_ARG_ENUM, "\"same\"", 0, 0, 0,
-     "same|uint8|int8|uint16|int16|uint32|int32|int64|float16|float32|float64", 0,
-     "output dtype (same = the input's); integers round to nearest and saturate"},
+    VP_RESAMPLE_BORDER_ARG,
+    VP_RESAMPLE_FILL_ARG,
+    VP_RESAMPLE_DTYPE_ARG,
 };
 
 /* Sample i's engine matrix and per-axis scale (array order). */
