@@ -36,10 +36,7 @@ vp_status vp_cuda_fill_uniform(float *out, int64_t n, vp_rng_key key, uint32_t i
 struct vp_bl_desc;
 vp_status vp_cuda_flip(const struct vp_bl_desc *descs, int64_t n, size_t elem_size, vp_stream s);
 vp_status vp_cuda_slice(const struct vp_bl_desc *descs, int64_t n, size_t elem_size, vp_stream s);
-vp_status vp_cuda_cast(const struct vp_bl_desc *descs, int64_t n, vp_dtype from, vp_dtype to,
-                       vp_stream s);
-vp_status vp_cuda_gaussian_noise(const struct vp_bl_desc *descs, int64_t n, vp_dtype dtype,
-                                 vp_rng_key key, uint32_t iteration, vp_stream s);
+/* (cast and gaussian_noise run on the pointwise engine: src/cuda/pointwise.h) */
 /* transpose over n samples: output element e of sample i (row-major over
  * shape[i], 5 axes, leading ones of extent 1) is input element
  * sum_k idx_k(e) * stride[i][k]; in/out are device pointers. */
@@ -51,6 +48,10 @@ vp_status vp_cuda_transpose(const void *const *in, void *const *out, const int64
  * checked as vp_resample_cpu checks it and uploaded on `stream`. */
 vp_status vp_cuda_resample(const vp_resample_desc *host_descs, int64_t n, vp_dtype in,
                            vp_dtype out, vp_interp interp, vp_border border, vp_stream stream);
+/* Its cubic path (src/cuda/resample_cubic.cu): prefilter into scratch
+ * coefficients, then the coefficient stage; descriptors already checked. */
+vp_status vp_cuda_resample_cubic(const vp_resample_desc *host_descs, int64_t n, vp_dtype in,
+                                 vp_dtype out, vp_border border, vp_stream stream);
 
 #ifdef __cplusplus
 }

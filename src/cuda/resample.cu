@@ -47,11 +47,22 @@ struct ResampleBody {
                                       : IN == VP_U16 || IN == VP_I16 || IN == VP_F16 ? 2
                                       : IN == VP_I64 || IN == VP_F64                 ? 8
                                                                                      : 4);
-    if (INTERP == VP_INTERP_NEAREST) {
+    if (INTERP == VP_INTERP_CUBIC_COEF) {
+      for (int64_t c = 0; c < s.channels; c++)
+        vp_cvt_store(s.out, out, c * out_plane + e,
+                     (double)vp_rs_cubic_value((const float *)s.in + c * in_plane, s.in_shape, x,
+                                               border));
+    } else if (INTERP == VP_INTERP_NEAREST) {
       const int64_t off = vp_rs_nearest_offset(s.in_shape, x, border);
       for (int64_t c = 0; c < s.channels; c++) {
         const void *src = s.in ? (const char *)s.in + (size_t)(c * in_plane) * es : nullptr;
         vp_cvt_store(s.out, out, c * out_plane + e, vp_rs_nearest_value(src, in, off, s.fill));
+      }
+    } else if (INTERP == VP_INTERP_LINEAR && (s.aa[0] != 0 || s.aa[1] != 0 || s.aa[2] != 0)) {
+      for (int64_t c = 0; c < s.channels; c++) {
+        const void *src = (const char *)s.in + (size_t)(c * in_plane) * es;
+        vp_cvt_store(s.out, out, c * out_plane + e,
+                     vp_rs_aa_value(src, in, s.in_shape, x, s.aa, s.aa_area));
       }
     } else {
       vp_rs_lin L;
@@ -134,7 +145,12 @@ __global__ void __launch_bounds__(kTileW *kTileH)
     for (int a = 0; a < 3; a++)
       x[a] = vp_rs_coord(s.M, a, vp_rs_row_base(s.M, a, (double)d, (double)h), (double)w);
     const int64_t at = ((int64_t)d * H + h) * W + w;
-    if (INTERP == VP_INTERP_NEAREST) {
+    if (INTERP == VP_INTERP_CUBIC_COEF) {
+      for (int64_t c = 0; c < s.channels; c++)
+        vp_cvt_store(s.out, out, c * s.out_plane + at,
+                     (double)vp_rs_cubic_value((const float *)s.in + c * s.in_plane, shp, x,
+                                               border));
+    } else if (INTERP == VP_INTERP_NEAREST) {
       double xc[3];
       bool fast = true;
       for (int a = 0; a < 3; a++) {
@@ -212,12 +228,27 @@ struct FastLabel<IN, false> {
   static void run(const FastTable &, dim3, dim3, vp_dtype, vp_border, cudaStream_t) {}
 };
 
+/* The coefficient stage of cubic reads float32 coefficients only. */
+template <int IN>
+struct FastCubic {
+  static void run(const FastTable &, dim3, dim3, vp_dtype, vp_border, cudaStream_t) {}
+};
+template <>
+struct FastCubic<VP_F32> {
+  static void run(const FastTable &t, dim3 grid, dim3 block, vp_dtype out, vp_border b,
+                  cudaStream_t st) {
+    fast_kernel<VP_F32, VP_INTERP_CUBIC_COEF><<<grid, block, 0, st>>>(t, out, (int)b);
+  }
+};
+
 template <int IN>
 void fast_by_interp(const FastTable &t, int n, unsigned tiles, unsigned depth, vp_dtype out,
                     vp_interp i, vp_border b, cudaStream_t st) {
   const dim3 grid(tiles, depth, (unsigned)n), block(kTileW, kTileH);
   if (i == VP_INTERP_LABEL)
     FastLabel<IN>::run(t, grid, block, out, b, st);
+  else if (i == VP_INTERP_CUBIC_COEF)
+    FastCubic<IN>::run(t, grid, block, out, b, st);
   else if (i == VP_INTERP_NEAREST)
     fast_kernel<IN, VP_INTERP_NEAREST><<<grid, block, 0, st>>>(t, out, (int)b);
   else
@@ -227,7 +258,7 @@ void fast_by_interp(const FastTable &t, int n, unsigned tiles, unsigned depth, v
 /* Whether sample s fits the fast kernel: no displacement, extents whose
  * index arithmetic fits 32 bits. */
 bool fast_fits(const vp_resample_desc &s) {
-  if (s.disp.nodes) return false;
+  if (s.disp.nodes || s.aa[0] != 0 || s.aa[1] != 0 || s.aa[2] != 0) return false;
   for (int a = 0; a < 3; a++)
     if (s.in_shape[a] >= (int64_t)1 << 30 || s.out_shape[a] >= (int64_t)1 << 30) return false;
   const int64_t tiles =
@@ -310,8 +341,22 @@ struct GeneralLabel<IN, false> {
 };
 
 template <int IN>
+struct GeneralCubic {
+  static vp_status run(const vp_bl_table &, vp_dtype, vp_border, cudaStream_t) {
+    return vp_fail(VP_ERR_INVALID_ARG, "resample (GPU): cubic coefficients are float32");
+  }
+};
+template <>
+struct GeneralCubic<VP_F32> {
+  static vp_status run(const vp_bl_table &t, vp_dtype out, vp_border b, cudaStream_t st) {
+    return launch<VP_F32, VP_INTERP_CUBIC_COEF>(t, out, b, st);
+  }
+};
+
+template <int IN>
 vp_status by_interp(const vp_bl_table &t, vp_dtype out, vp_interp i, vp_border b, cudaStream_t st) {
   if (i == VP_INTERP_LABEL) return GeneralLabel<IN>::run(t, out, b, st);
+  if (i == VP_INTERP_CUBIC_COEF) return GeneralCubic<IN>::run(t, out, b, st);
   if (i == VP_INTERP_NEAREST) return launch<IN, VP_INTERP_NEAREST>(t, out, b, st);
   return launch<IN, VP_INTERP_LINEAR>(t, out, b, st);
 }
@@ -323,6 +368,8 @@ extern "C" vp_status vp_cuda_resample(const vp_resample_desc *host_descs, int64_
                                       vp_stream stream) {
   VP_TRY(vp_resample_check(host_descs, n, in, out, interp, border, "resample (GPU)"));
   if (n == 0) return VP_OK;
+  if (interp == VP_INTERP_CUBIC)
+    return vp_cuda_resample_cubic(host_descs, n, in, out, border, stream);
   bool fits = true;
   for (int64_t i = 0; i < n && fits; i++) fits = fast_fits(host_descs[i]);
   if (fits) return fast_run(host_descs, n, in, out, interp, border, (cudaStream_t)stream);

@@ -136,7 +136,7 @@ static const vp_arg_spec k_args[] = {
      "standard deviation of the control displacements, in voxels"},
     {"p", VP_ARG_FLOAT, "1", 0, 1, 0, NULL, VP_ARG_PER_SAMPLE,
      "probability that a sample is deformed (else it is copied unchanged)"},
-    {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, "nearest|linear|label", 0,
+    {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, VP_RESAMPLE_INTERP_CHOICES, 0,
      "nearest (labels), linear, or label (smooth labels: per-label linear weights, then the "
      "heaviest label)"},
     VP_RESAMPLE_BORDER_ARG,
@@ -183,7 +183,7 @@ static vp_status infer(const vp_op_call *c, int64_t i, vp_out_spec *out) {
 
 static vp_status run(const vp_op_call *c, int gpu) {
   if (c->batch < 1) return VP_OK;
-  vp_interp interp = vp_interp_from_choice3((int)vp_arg_num(c->args, ARG_INTERP, 0));
+  vp_interp interp = (vp_interp)(int)vp_arg_num(c->args, ARG_INTERP, 0);
   vp_border border = (vp_border)(int)vp_arg_num(c->args, ARG_BORDER, 0);
   vp_resample_desc *d = calloc((size_t)c->batch, sizeof *d);
   float **nodes = calloc((size_t)c->batch, sizeof *nodes);

@@ -86,8 +86,8 @@ static const vp_arg_spec k_args[NUM_ARGS] = {
     {"center", VP_ARG_FLOATS, "[]", -1e9, 1e9, 3, NULL, VP_ARG_PER_SAMPLE | VP_ARG_EMPTY_OK,
      "crop centre (d, h, w) in input voxels; [] = uniform over integer crops whose centre "
      "lies in the volume"},
-    {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, "nearest|linear", 0,
-     "the image's interpolation (the label's is label_interp)"},
+    {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, "nearest|linear|cubic", 0,
+     "the image's interpolation (the label's is label_interp); cubic = scipy order 3"},
     {"border", VP_ARG_ENUM, "\"constant\"", 0, 0, 0, "constant|edge|reflect", 0,
      "the image's border: fill (scipy 'grid-constant'), the edge voxel or a mirror (the "
      "label's is constant label_fill)"},

@@ -61,11 +61,12 @@ vp_status vp_resample_check(const vp_resample_desc *d, int64_t n, vp_dtype in, v
                    (const void *)d);
   if ((int)in < 0 || in >= VP_DTYPE_COUNT || (int)out < 0 || out >= VP_DTYPE_COUNT)
     return vp_fail(VP_ERR_INVALID_ARG, "%s: invalid dtype (%d -> %d)", who, (int)in, (int)out);
-  if (interp == VP_INTERP_CUBIC)
-    return vp_fail(VP_ERR_UNSUPPORTED,
-                   "%s: cubic interpolation is not implemented yet (use nearest or linear)", who);
-  if (interp != VP_INTERP_NEAREST && interp != VP_INTERP_LINEAR && interp != VP_INTERP_LABEL)
+  if (interp != VP_INTERP_NEAREST && interp != VP_INTERP_LINEAR && interp != VP_INTERP_LABEL &&
+      interp != VP_INTERP_CUBIC && interp != VP_INTERP_CUBIC_COEF)
     return vp_fail(VP_ERR_INVALID_ARG, "%s: unknown interpolation %d", who, (int)interp);
+  if (interp == VP_INTERP_CUBIC_COEF && (in != VP_F32 || border == VP_BORDER_CONSTANT))
+    return vp_fail(VP_ERR_INVALID_ARG,
+                   "%s: cubic coefficients are float32 under an edge or reflect rule", who);
   if (border != VP_BORDER_CONSTANT && border != VP_BORDER_EDGE && border != VP_BORDER_REFLECT)
     return vp_fail(VP_ERR_INVALID_ARG, "%s: unknown border %d", who, (int)border);
   if (interp == VP_INTERP_LABEL && !vp_resample_label_dtype(in))
@@ -107,6 +108,15 @@ vp_status vp_resample_check(const vp_resample_desc *d, int64_t n, vp_dtype in, v
       if (!isfinite(s->M[k]))
         return vp_fail(VP_ERR_INVALID_ARG, "%s: sample %lld: matrix element %d is not finite", who,
                        (long long)i, k);
+    for (int a = 0; a < 3; a++) {
+      if (s->aa[a] == 0) continue;
+      if (interp != VP_INTERP_LINEAR)
+        return vp_fail(VP_ERR_INVALID_ARG, "%s: antialiasing needs linear interpolation", who);
+      if (!(s->aa[a] >= 1 && s->aa[a] <= 256))
+        return vp_fail(VP_ERR_INVALID_ARG,
+                       "%s: sample %lld: antialiasing width %g on axis %d is outside [1, 256]",
+                       who, (long long)i, s->aa[a], a);
+    }
     if (s->disp.nodes) {
       for (int a = 0; a < 3; a++)
         if (s->disp.grid[a] < 1 || s->disp.grid[a] > (1 << 20) || !(s->disp.spacing[a] > 0) ||
@@ -130,12 +140,25 @@ typedef struct rs_ctx {
   vp_dtype in, out;
   vp_interp interp;
   vp_border border;
+  const vp_resample_desc *cur; /* the sample in hand (cubic, antialiasing) */
+  int cur_aa;                   /* it antialiases */
 } rs_ctx;
 
 /* One channel's row of values, with the dtype a constant in each case so
  * that the inlined load folds to one access. */
 static void gather_row(const rs_ctx *c, const void *src, const int64_t *off, const vp_rs_lin *lin,
                        int64_t W, double fill, double *val) {
+  if (c->interp == VP_INTERP_CUBIC_COEF || c->cur_aa) {
+    /* off carries the row's coordinates here, d then h then w */
+    const double *x = (const double *)off;
+    const vp_resample_desc *s = c->cur;
+    for (int64_t w = 0; w < W; w++) {
+      const double pt[3] = {x[w], x[W + w], x[2 * W + w]};
+      val[w] = c->cur_aa ? vp_rs_aa_value(src, c->in, s->in_shape, pt, s->aa, s->aa_area)
+                         : vp_rs_cubic_value((const float *)src, s->in_shape, pt, c->border);
+    }
+    return;
+  }
 #define RS_CASE(T)                                                                        \
   case T:                                                                                 \
     if (c->interp == VP_INTERP_NEAREST)                                                   \
@@ -205,6 +228,7 @@ static vp_status rs_piece(void *ctx, int64_t p) {
   const int64_t out_plane = D * H * W;
   const size_t in_es = vp_dtype_size(c->in);
   const int linear = c->interp != VP_INTERP_NEAREST; /* label mode shares its neighbours */
+  const int aa = s->aa[0] != 0 || s->aa[1] != 0 || s->aa[2] != 0;
 
   double *x = malloc((size_t)W * 4 * sizeof *x);
   void *idx = malloc((size_t)W * (linear ? sizeof(vp_rs_lin) : sizeof(int64_t)));
@@ -235,16 +259,20 @@ static vp_status rs_piece(void *ctx, int64_t p) {
         xw[w] = pt[2];
       }
     }
-    for (int64_t w = 0; w < W; w++) {
+    for (int64_t w = 0; w < W && c->interp != VP_INTERP_CUBIC_COEF && !aa; w++) {
       const double pt[3] = {xd[w], xh[w], xw[w]};
       if (linear)
         vp_rs_linear_setup(s->in_shape, pt, c->border, (vp_rs_lin *)idx + w);
       else
         ((int64_t *)idx)[w] = vp_rs_nearest_offset(s->in_shape, pt, c->border);
     }
+    rs_ctx rc = *c;
+    rc.cur = s;
+    rc.cur_aa = aa;
+    const int64_t *rowidx = c->interp == VP_INTERP_CUBIC_COEF || aa ? (const int64_t *)x : idx;
     for (int64_t ch = 0; ch < s->channels; ch++) {
       const void *src = s->in ? (const char *)s->in + (size_t)(ch * in_plane) * in_es : NULL;
-      gather_row(c, src, (const int64_t *)idx, (const vp_rs_lin *)idx, W, s->fill, val);
+      gather_row(&rc, src, rowidx, (const vp_rs_lin *)idx, W, s->fill, val);
       store_row(s->out, c->out, ch * out_plane + r * W, val, W);
     }
   }
@@ -257,6 +285,7 @@ vp_status vp_resample_cpu(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_
                           vp_interp interp, vp_border border, vp_threadpool *pool) {
   VP_TRY(vp_resample_check(d, n, in, out, interp, border, "resample"));
   if (n == 0) return VP_OK;
+  if (interp == VP_INTERP_CUBIC) return vp_resample_cubic_cpu(d, n, in, out, border, pool);
   int64_t widest = 1;
   for (int64_t i = 0; i < n; i++)
     if (d[i].out_shape[2] > widest) widest = d[i].out_shape[2];
@@ -272,7 +301,7 @@ vp_status vp_resample_cpu(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_
     int64_t empty = s->channels == 0 || s->out_shape[2] == 0;
     first[i + 1] = first[i] + (empty ? 0 : (rows + grain - 1) / grain);
   }
-  rs_ctx c = {d, first, n, grain, in, out, interp, border};
+  rs_ctx c = {d, first, n, grain, in, out, interp, border, NULL, 0};
   vp_status s = vp_parallel_for(pool, first[n], rs_piece, &c);
   free(first);
   return s;

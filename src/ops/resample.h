@@ -31,7 +31,11 @@ extern "C" {
 typedef enum vp_interp {
   VP_INTERP_NEAREST = 0, /* scipy order 0: the voxel at floor(x + 0.5) per axis */
   VP_INTERP_LINEAR = 1,  /* scipy order 1: trilinear */
-  VP_INTERP_CUBIC = 2,   /* reserved: cubic B-spline (scipy order 3), not yet implemented */
+  /* scipy order 3 with prefilter=True: the input is turned into cubic
+   * B-spline coefficients (src/ops/bspline.h: padding and the recursive
+   * prefilter), which are then interpolated with the 4 x 4 x 4 B-spline
+   * weights. */
+  VP_INTERP_CUBIC = 2,
   /* Label-preserving smooth interpolation of a label map: output voxel o
    * takes the 8 neighbours (4 in 2-D) and trilinear weights that linear
    * would use, under the same border rule (a constant border's outside
@@ -42,14 +46,15 @@ typedef enum vp_interp {
    * argmax), computed in one pass without one-hot volumes, so the output
    * holds only input labels (and fill). Integer inputs of at most 32 bits
    * only; fill must then be an integer (|fill| <= 2^53). */
-  VP_INTERP_LABEL = 3
+  VP_INTERP_LABEL = 3,
+  /* Internal: cubic's second half, on a float32 coefficient volume laid
+   * out by src/ops/bspline.h (the drivers run it after the prefilter). */
+  VP_INTERP_CUBIC_COEF = 4
 } vp_interp;
 
-/* The `interp` choice k of a front end whose enum is "nearest|linear|label"
- * (no reserved cubic slot) as a vp_interp. */
-static inline vp_interp vp_interp_from_choice3(int k) {
-  return k == 2 ? VP_INTERP_LABEL : (vp_interp)k;
-}
+/* The front ends' `interp` enum, "nearest|linear|cubic|label", is
+ * vp_interp's order: choice k is (vp_interp)k. */
+#define VP_RESAMPLE_INTERP_CHOICES "nearest|linear|cubic|label"
 
 typedef enum vp_border {
   VP_BORDER_CONSTANT = 0, /* scipy 'grid-constant': outside voxels are `fill` and take part */
@@ -83,6 +88,15 @@ typedef struct vp_resample_desc {
   double M[12];         /* 3x4 row-major: input = M · (o + u(o), 1) */
   vp_disp_grid disp;    /* nodes NULL: no displacement */
   double fill;          /* VP_BORDER_CONSTANT's value */
+  /* Antialiasing (linear only, resize's downscaling): per axis the width s
+   * of the filter in input voxels (0 = plain linear). Output voxel o then
+   * averages the input voxels i around x = M·o with the triangle weights
+   * max(0, 1 - |i - x| / s) (aa_area: the box weights, the overlap of
+   * [i - 1/2, i + 1/2] with [x - s/2, x + s/2]); voxels outside the input
+   * are left out and the weights renormalised (torch's and PIL's
+   * antialiased resize). With s = 1 this is linear under the edge rule. */
+  double aa[3];
+  int aa_area;
 } vp_resample_desc;
 
 /* CPU: all samples, on the pool (may be NULL). in/out dtypes are any of
@@ -92,8 +106,9 @@ vp_status vp_resample_cpu(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_
 
 /* The checks vp_resample_cpu and the GPU launcher make (dtypes, enums,
  * shapes, finite matrices, displacement grids); `who` prefixes messages.
- * Cubic gives VP_ERR_UNSUPPORTED ("not implemented yet"); label
- * rejects non-integer (and 64-bit) input dtypes with VP_ERR_UNSUPPORTED. */
+ * Label rejects non-integer (and 64-bit) input dtypes with
+ * VP_ERR_UNSUPPORTED; cubic's coefficient stage takes float32 coefficients
+ * under an edge or reflect rule only. */
 vp_status vp_resample_check(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_dtype out,
                             vp_interp interp, vp_border border, const char *who);
 
@@ -117,6 +132,15 @@ typedef vp_status (*vp_resample_build_fn)(const struct vp_op_call *c, int64_t i,
                                           vp_resample_desc *d);
 vp_status vp_resample_op_run(const struct vp_op_call *c, const char *name, int gpu,
                              vp_resample_build_fn build, vp_interp interp, vp_border border);
+/* Cubic on the CPU: prefilters each sample into a scratch coefficient
+ * volume and interpolates it (called by vp_resample_cpu). */
+vp_status vp_resample_cubic_cpu(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_dtype out,
+                                vp_border border, vp_threadpool *pool);
+/* The descriptor of the coefficient stage: s with its input replaced by
+ * the coefficient volume `coef` (float32, laid out by bspline.h). */
+void vp_resample_cubic_desc(const vp_resample_desc *s, vp_border border, const float *coef,
+                            vp_resample_desc *out);
+
 /* Whether label mode accepts input dtype t (integers of at most 32 bits). */
 int vp_resample_label_dtype(vp_dtype t);
 /* The tensor's spatial axes (its trailing min(spatial_ndim, ndim)). */

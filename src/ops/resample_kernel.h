@@ -245,4 +245,112 @@ VP_HD double vp_rs_nearest_value(const void *src, vp_dtype t, int64_t off, doubl
   return vp_cvt_load(src, t, off);
 }
 
+/* Cubic's coefficient stage (VP_INTERP_CUBIC_COEF): the B-spline of the
+ * float32 coefficients c (src/ops/bspline.h's layout) at x, coefficient
+ * indices mapped by `border` (edge or reflect). An axis of extent 1 reads
+ * its one coefficient with weight one. Sums in float, W innermost. */
+VP_HD float vp_rs_cubic_value(const float *c, const int64_t shp[3], const double x[3],
+                              int border) {
+  float w[3][4];
+  int64_t j[3][4];
+  for (int a = 0; a < 3; a++) {
+    if (shp[a] == 1) {
+      w[a][0] = 1.0f;
+      w[a][1] = w[a][2] = w[a][3] = 0.0f;
+      j[a][0] = j[a][1] = j[a][2] = j[a][3] = 0;
+      continue;
+    }
+    double xc = vp_rs_clamp_coord(x[a]);
+    double fl = floor(xc), wd[4];
+    vp_rs_bspline_weights(VP_RS_DADD(xc, -fl), wd);
+    int64_t b = (int64_t)fl - 1;
+    for (int k = 0; k < 4; k++) {
+      w[a][k] = (float)wd[k];
+      j[a][k] = vp_rs_map(b + k, shp[a], border);
+    }
+  }
+  const int nd = shp[0] == 1 ? 1 : 4, nh = shp[1] == 1 ? 1 : 4, nw = shp[2] == 1 ? 1 : 4;
+  float acc = 0.0f;
+  for (int p = 0; p < nd; p++) {
+    float ah = 0.0f;
+    for (int q = 0; q < nh; q++) {
+      const float *row = c + (j[0][p] * shp[1] + j[1][q]) * shp[2];
+      float aw = 0.0f;
+      for (int r = 0; r < nw; r++) aw = VP_RS_FADD(aw, VP_RS_FMUL(w[2][r], row[j[2][r]]));
+      ah = VP_RS_FADD(ah, VP_RS_FMUL(w[1][q], aw));
+    }
+    acc = VP_RS_FADD(acc, VP_RS_FMUL(w[0][p], ah));
+  }
+  return acc;
+}
+
+
+
+/* Antialiased weights (resample.h's aa): the taps of axis position x for a
+ * filter of width s (>= 1) and the weight of tap i. */
+VP_HD void vp_rs_aa_span(double x, double s, int area, int64_t n, int64_t *lo, int64_t *hi) {
+  const double r = area ? 0.5 * s + 0.5 : s;
+  double a = ceil(vp_rs_clamp_coord(x - r)), b = floor(vp_rs_clamp_coord(x + r));
+  *lo = a < 0 ? 0 : (int64_t)a;
+  *hi = b > (double)(n - 1) ? n - 1 : (int64_t)b;
+}
+VP_HD double vp_rs_aa_weight(double x, double s, int area, int64_t i) {
+  const double d = (double)i - x;
+  if (!area) {
+    const double w = 1.0 - fabs(d) / s;
+    return w > 0 ? w : 0.0;
+  }
+  const double lo = fmax(d - 0.5, -0.5 * s), hi = fmin(d + 0.5, 0.5 * s);
+  return hi > lo ? hi - lo : 0.0;
+}
+
+/* The antialiased value at x (array order), in double: the separable
+ * weights over the taps inside the input, normalised per axis (an axis of
+ * extent 1, or a position whose filter misses the input, reads the nearest
+ * edge voxel with weight one). */
+typedef struct vp_rs_aa_axis {
+  int64_t lo, hi;
+  double x, s, norm; /* norm 0: weight one */
+  int area;
+} vp_rs_aa_axis;
+
+VP_HD double vp_rs_aa_w(const vp_rs_aa_axis *A, int64_t i) {
+  return A->norm == 0.0 ? 1.0 : vp_rs_aa_weight(A->x, A->s, A->area, i) / A->norm;
+}
+
+VP_HD double vp_rs_aa_value(const void *src, vp_dtype t, const int64_t shp[3], const double x[3],
+                            const double aa[3], int area) {
+  vp_rs_aa_axis A[3];
+  for (int a = 0; a < 3; a++) {
+    A[a].x = x[a];
+    A[a].s = aa[a] > 1.0 ? aa[a] : 1.0;
+    A[a].area = aa[a] > 1.0 && area;
+    A[a].norm = 0.0;
+    if (shp[a] == 1) {
+      A[a].lo = A[a].hi = 0;
+      continue;
+    }
+    vp_rs_aa_span(x[a], A[a].s, A[a].area, shp[a], &A[a].lo, &A[a].hi);
+    for (int64_t i = A[a].lo; i <= A[a].hi; i++)
+      A[a].norm += vp_rs_aa_weight(x[a], A[a].s, A[a].area, i);
+    if (!(A[a].norm > 0.0)) {
+      A[a].lo = A[a].hi = x[a] < 0 ? 0 : shp[a] - 1;
+      A[a].norm = 0.0;
+    }
+  }
+  double acc = 0.0;
+  for (int64_t i = A[0].lo; i <= A[0].hi; i++) {
+    double a1 = 0.0;
+    for (int64_t j = A[1].lo; j <= A[1].hi; j++) {
+      const int64_t row = (i * shp[1] + j) * shp[2];
+      double a2 = 0.0;
+      for (int64_t k = A[2].lo; k <= A[2].hi; k++)
+        a2 = VP_RS_DADD(a2, VP_RS_DMUL(vp_rs_aa_w(&A[2], k), vp_cvt_load(src, t, row + k)));
+      a1 = VP_RS_DADD(a1, VP_RS_DMUL(vp_rs_aa_w(&A[1], j), a2));
+    }
+    acc = VP_RS_DADD(acc, VP_RS_DMUL(vp_rs_aa_w(&A[0], i), a1));
+  }
+  return acc;
+}
+
 #endif

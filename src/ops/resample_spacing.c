@@ -24,7 +24,7 @@ enum { ARG_SPACING, ARG_INTERP };
 static const vp_arg_spec k_args[] = {
     {"spacing", VP_ARG_FLOATS, NULL, 1e-9, 1e9, 3, NULL, VP_ARG_PER_SAMPLE,
      "target voxel size per spatial axis in array order (dz, dy, dx), or one for all"},
-    {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, "nearest|linear|label", 0,
+    {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, VP_RESAMPLE_INTERP_CHOICES, 0,
      "nearest (labels), linear, or label (smooth labels: per-label linear weights, then the "
      "heaviest label)"},
 };
@@ -101,7 +101,7 @@ static vp_status build(const vp_op_call *c, int64_t i, vp_resample_desc *d) {
 }
 
 static vp_status run(const vp_op_call *c, int gpu) {
-  vp_interp interp = vp_interp_from_choice3((int)vp_arg_num(c->args, ARG_INTERP, 0));
+  vp_interp interp = (vp_interp)(int)vp_arg_num(c->args, ARG_INTERP, 0);
   return vp_resample_op_run(c, "resample_spacing", gpu, build, interp, VP_BORDER_EDGE);
 }
 

@@ -23,9 +23,9 @@ static const vp_arg_spec k_args[] = {
      "row-major: 12 values (3x4) for 3-D samples, 6 (2x3 over H, W) for 2-D"},
     {"size", VP_ARG_INTS, "[]", 0, 1e9, 3, NULL, VP_ARG_PER_SAMPLE | VP_ARG_EMPTY_OK,
      "output extent per spatial axis; [] or 0 keeps the input's"},
-    {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, "nearest|linear|cubic|label", 0,
-     "nearest (voxel at floor(x + 0.5)), linear (trilinear) or label (per-label trilinear "
-     "weights, then the heaviest label: for integer label maps); cubic is not implemented yet"},
+    {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, VP_RESAMPLE_INTERP_CHOICES, 0,
+     "nearest (voxel at floor(x + 0.5)), linear, cubic (B-spline with its prefilter: scipy "
+     "order 3) or label (per-label linear weights, then the heaviest label: integer label maps)"},
     {"border", VP_ARG_ENUM, "\"constant\"", 0, 0, 0, "constant|edge|reflect", 0,
      "outside the input: fill (scipy 'grid-constant'), the edge voxel ('nearest') or a "
      "mirror about the edge's outer face ('reflect')"},
@@ -85,10 +85,6 @@ static vp_status geometry(const vp_op_call *c, int64_t i, int *sn_out, double M[
                    "warp_affine: sample %lld has %d spatial axes; it needs 2 (H, W) or 3 (D, H, "
                    "W)",
                    (long long)i, sn);
-  if ((int)vp_arg_num(c->args, ARG_INTERP, i) == VP_INTERP_CUBIC)
-    return vp_fail(VP_ERR_UNSUPPORTED,
-                   "warp_affine: interp \"cubic\" is not implemented yet (use \"nearest\" or "
-                   "\"linear\")");
   const vp_arg_value *mat = vp_arg(c->args, ARG_MATRIX, i);
   const vp_arg_value *size = vp_arg(c->args, ARG_SIZE, i);
   int want = sn * (sn + 1);

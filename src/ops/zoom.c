@@ -20,7 +20,7 @@ enum { ARG_SCALE, ARG_INTERP, ARG_BORDER, ARG_FILL, ARG_DTYPE };
 static const vp_arg_spec k_args[] = {
     {"scale", VP_ARG_FLOATS, NULL, 1e-6, 1e6, 3, NULL, VP_ARG_PER_SAMPLE,
      "zoom factor per spatial axis (array order) or one for all; > 1 zooms in"},
-    {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, "nearest|linear|label", 0,
+    {"interp", VP_ARG_ENUM, "\"linear\"", 0, 0, 0, VP_RESAMPLE_INTERP_CHOICES, 0,
      "nearest (labels), linear, or label (smooth labels: per-label linear weights, then the "
      "heaviest label)"},
     VP_RESAMPLE_BORDER_ARG,
@@ -86,7 +86,7 @@ static vp_status build(const vp_op_call *c, int64_t i, vp_resample_desc *d) {
 }
 
 static vp_status run(const vp_op_call *c, int gpu) {
-  vp_interp interp = vp_interp_from_choice3((int)vp_arg_num(c->args, ARG_INTERP, 0));
+  vp_interp interp = (vp_interp)(int)vp_arg_num(c->args, ARG_INTERP, 0);
   vp_border border = (vp_border)(int)vp_arg_num(c->args, ARG_BORDER, 0);
   return vp_resample_op_run(c, "zoom", gpu, build, interp, border);
 }

@@ -1,0 +1,149 @@
+/* Cubic interpolation on the GPU: the batch's inputs become float32
+ * B-spline coefficient volumes (src/ops/bspline.h: padding, then the
+ * recursive prefilter along W, H and D, one thread per line), held in one
+ * stream-ordered scratch allocation, and the engine's coefficient stage
+ * interpolates them. Four batched launches plus the interpolation. */
+#include <cuda_runtime_api.h>
+#include <stdlib.h>
+
+extern "C" {
+#include "core/cuda_rt.h"
+#include "core/status.h"
+}
+#include "cuda/batch_launch.h"
+#include "cuda/kernels.h"
+#include "ops/bspline.h"
+#include "ops/resample_kernel.h"
+
+namespace {
+
+struct CoefDesc {
+  const void *in;
+  float *coef;
+  int64_t in_shape[3], pad[3], cs[3];
+  int64_t channels;
+  double fill;
+};
+
+/* One coefficient: the input voxel it sits on, through the border. */
+struct LoadBody {
+  vp_dtype in;
+  int border;
+  __device__ void operator()(const CoefDesc &s, int64_t e) const {
+    const int64_t W = s.cs[2], HW = s.cs[1] * W, DHW = s.cs[0] * HW;
+    const int64_t ch = vp_bl_div(e, DHW), r = e - ch * DHW;
+    const int64_t d = vp_bl_div(r, HW), hw = r - d * HW;
+    const int64_t h = vp_bl_div(hw, W), w = hw - h * W;
+    const int64_t id = vp_rs_map(d - s.pad[0], s.in_shape[0], border);
+    const int64_t ih = vp_rs_map(h - s.pad[1], s.in_shape[1], border);
+    const int64_t iw = vp_rs_map(w - s.pad[2], s.in_shape[2], border);
+    const int64_t plane = s.in_shape[0] * s.in_shape[1] * s.in_shape[2];
+    s.coef[e] = (id < 0 || ih < 0 || iw < 0)
+                    ? (float)s.fill
+                    : (float)vp_cvt_load(s.in, in,
+                                         ch * plane + (id * s.in_shape[1] + ih) * s.in_shape[2] + iw);
+  }
+};
+
+/* Line l of the pass along `axis`: consecutive threads take neighbouring
+ * lines, so the H and D passes read coalesced rows. */
+struct FilterBody {
+  int axis, half;
+  __device__ void operator()(const CoefDesc &s, int64_t l) const {
+    const int64_t D = s.cs[0], H = s.cs[1], W = s.cs[2];
+    if (axis == 2) {
+      vp_bspline_line(s.coef + l * W, W, 1, half);
+    } else if (axis == 1) {
+      const int64_t cd = vp_bl_div(l, W), w = l - cd * W;
+      vp_bspline_line(s.coef + cd * H * W + w, H, W, half);
+    } else {
+      const int64_t ch = vp_bl_div(l, H * W), hw = l - ch * H * W;
+      vp_bspline_line(s.coef + ch * D * H * W + hw, D, H * W, half);
+    }
+  }
+};
+
+template <class Body>
+vp_status run_batched(const CoefDesc *d, int64_t n, const int64_t *units, cudaStream_t st,
+                      Body body) {
+  vp_bl_table t;
+  VP_TRY(vp_bl_upload(d, sizeof *d, n, units, st, &t));
+  if (t.total > 0)
+    vp_bl_kernel<CoefDesc, Body><<<vp_bl_blocks(t.total), vp_bl_threads, 0, st>>>(
+        t.offsets, (const CoefDesc *)t.descs, t.n, t.total, body);
+  const cudaError_t e = cudaGetLastError();
+  vp_bl_free(&t, st);
+  return e == cudaSuccess ? VP_OK : vp_cuda_status(e, "cubic prefilter launch");
+}
+
+}  // namespace
+
+extern "C" vp_status vp_cuda_resample_cubic(const vp_resample_desc *d, int64_t n, vp_dtype in,
+                                            vp_dtype out, vp_border border, vp_stream stream) {
+  cudaStream_t st = (cudaStream_t)stream;
+  CoefDesc *cd = (CoefDesc *)calloc((size_t)n, sizeof *cd);
+  vp_resample_desc *rd = (vp_resample_desc *)calloc((size_t)n, sizeof *rd);
+  int64_t *units = (int64_t *)calloc((size_t)n, sizeof *units);
+  vp_status s = VP_OK;
+  float *coef = nullptr;
+  if (!cd || !rd || !units) s = vp_fail(VP_ERR_NOMEM, "resample (GPU): out of host memory");
+  int64_t total = 0;
+  for (int64_t i = 0; s == VP_OK && i < n; i++) {
+    vp_bspline_layout(d[i].in_shape, (int)border, cd[i].pad, cd[i].cs);
+    const int64_t out_n = d[i].out_shape[0] * d[i].out_shape[1] * d[i].out_shape[2];
+    int64_t cn = out_n > 0 ? d[i].channels : 0; /* no output: no coefficients */
+    for (int a = 0; a < 3; a++) {
+      cd[i].in_shape[a] = d[i].in_shape[a];
+      if (cd[i].cs[a] != 0 && cn > (INT64_MAX / 8 - total) / cd[i].cs[a]) {
+        s = vp_fail(VP_ERR_INVALID_ARG, "resample (GPU): sample %lld is too large for cubic",
+                    (long long)i);
+        break;
+      }
+      cn *= cd[i].cs[a];
+    }
+    cd[i].in = d[i].in;
+    cd[i].channels = d[i].channels;
+    cd[i].fill = d[i].fill;
+    units[i] = cn;
+    total += cn;
+  }
+  if (s == VP_OK && total > 0) {
+    const cudaError_t e = cudaMallocAsync((void **)&coef, (size_t)total * sizeof(float), st);
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();
+      s = vp_fail(VP_ERR_NOMEM, "resample (GPU): no device memory for %lld cubic coefficients",
+                  (long long)total);
+    }
+  }
+  if (s == VP_OK) {
+    int64_t at = 0;
+    for (int64_t i = 0; i < n; i++) {
+      cd[i].coef = units[i] > 0 ? coef + at : nullptr;
+      at += units[i];
+      vp_resample_cubic_desc(&d[i], border, cd[i].coef, &rd[i]);
+    }
+    s = run_batched(cd, n, units, st, LoadBody{in, (int)border});
+    for (int a = 2; a >= 0 && s == VP_OK; a--) {
+      for (int64_t i = 0; i < n; i++)
+        units[i] = cd[i].cs[a] >= 2 && cd[i].coef
+                       ? cd[i].channels * cd[i].cs[0] * cd[i].cs[1] * cd[i].cs[2] / cd[i].cs[a]
+                       : 0;
+      s = run_batched(cd, n, units, st, FilterBody{a, border != VP_BORDER_CONSTANT});
+    }
+  }
+  /* an empty input (constant border) has no coefficients: every output
+   * voxel of it is fill, which linear computes */
+  for (int64_t i = 0; s == VP_OK && i < n; i++) {
+    if (d[i].in_shape[0] * d[i].in_shape[1] * d[i].in_shape[2] != 0) continue;
+    s = vp_cuda_resample(&d[i], 1, in, out, VP_INTERP_LINEAR, border, stream);
+    rd[i].channels = 0;
+  }
+  if (s == VP_OK)
+    s = vp_cuda_resample(rd, n, VP_F32, out, VP_INTERP_CUBIC_COEF,
+                         (vp_border)vp_bspline_coef_border((int)border), stream);
+  if (coef) (void)cudaFreeAsync(coef, st);
+  free(cd);
+  free(rd);
+  free(units);
+  return s;
+}
