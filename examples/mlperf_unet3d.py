@@ -1,7 +1,8 @@
-"""MLPerf UNet3D's KiTS19 training chain (as far as voxpipe's operators go today), the
-same graph as mlperf_unet3d.json: random 128^3 crop read by the reader, flip each axis with
-p 1/3, cast (f32, u8), gaussian noise sigma U(0, 0.1) with p 0.1. The biased crop and
-brightness join as their operators land.
+"""MLPerf UNet3D's KiTS19 training chain, the same graph as mlperf_unet3d.json: decoded
+cases cached in GPU memory, the biased crop on the GPU (random_object_bbox: classes [1, 2],
+k_largest 2, foreground_prob 0.4; a 128^3 window holding the box, else a uniform window),
+flip each axis with p 1/3, cast (f32, u8), brightness x U(0.7, 1.3) with p 0.1, gaussian
+noise sigma U(0, 0.1) with p 0.1.
 
     python3 examples/mlperf_unet3d.py demo-out/data/kits [--cpu] [--iterations 100]
 """
@@ -20,13 +21,24 @@ def build(dataset_json, batch_size=2, device_id=0, seed=42, num_threads=0, patch
                             seed=seed)
     with pipe:
         img, lbl = voxpipe.fn.readers.dataset(dataset_json, shuffle=True, pad_last_batch=True,
-                                              random_crop=[patch] * 3)
+                                              cache_bytes=8_000_000_000,
+                                              cache_device="cpu" if device_id is None else "gpu")
+        box, _ = voxpipe.fn.random_object_bbox(lbl, classes=[1, 2], k_largest=2,
+                                               foreground_prob=0.4, format="start_end",
+                                               cache_bytes=64 << 20, device=dev)
+        anchor, _, _ = voxpipe.fn.random_crop_window(lbl, mode="roi", roi=box,
+                                                     crop_shape=[patch] * 3, device=dev)
+        crop = dict(anchor=anchor, shape=[patch] * 3, out_of_bounds_policy="pad", device=dev)
+        img = voxpipe.fn.slice(img, **crop)
+        lbl = voxpipe.fn.slice(lbl, **crop)
         fd, fh, fw = (voxpipe.fn.coin_flip(probability=0.3333333) for _ in range(3))
         flips = dict(depthwise=fd, vertical=fh, horizontal=fw, device=dev)
         img = voxpipe.fn.flip(img, **flips)
         lbl = voxpipe.fn.flip(lbl, **flips)
         img = voxpipe.fn.cast(img, dtype="float32", device=dev)
         lbl = voxpipe.fn.cast(lbl, dtype="uint8", device=dev)
+        bright = voxpipe.fn.uniform(range=[0.7, 1.3])
+        img = voxpipe.fn.brightness(img, factor=bright, p=0.1, device=dev)
         sd = voxpipe.fn.uniform(range=[0, 0.1])
         img = voxpipe.fn.gaussian_noise(img, stddev=sd, p=0.1, device=dev)
         pipe.set_outputs(img, lbl)

@@ -45,17 +45,17 @@ VP_API int vp_has_cuda(void);
 /* Status codes                                                        */
 
 /* X(name, value, description): the one table of status codes. */
-#define VP_STATUS_TABLE(X)                                                     \
-  X(VP_OK, 0, "success")                                                      \
-  X(VP_ERR_INVALID_ARG, 1, "invalid argument")                                \
-  X(VP_ERR_IO, 2, "input/output error")                                       \
-  X(VP_ERR_FORMAT, 3, "malformed or truncated file")                          \
-  X(VP_ERR_UNSUPPORTED, 4, "unsupported feature")                             \
-  X(VP_ERR_NOMEM, 5, "out of memory")                                         \
-  X(VP_ERR_OVERFLOW, 6, "size overflow")                                      \
-  X(VP_ERR_OUT_OF_BOUNDS, 7, "region out of bounds")                          \
-  X(VP_ERR_CUDA, 8, "CUDA error")                                             \
-  X(VP_ERR_NO_DEVICE, 9, "no CUDA device or CUDA backend")                    \
+#define VP_STATUS_TABLE(X)                                 \
+  X(VP_OK, 0, "success")                                   \
+  X(VP_ERR_INVALID_ARG, 1, "invalid argument")             \
+  X(VP_ERR_IO, 2, "input/output error")                    \
+  X(VP_ERR_FORMAT, 3, "malformed or truncated file")       \
+  X(VP_ERR_UNSUPPORTED, 4, "unsupported feature")          \
+  X(VP_ERR_NOMEM, 5, "out of memory")                      \
+  X(VP_ERR_OVERFLOW, 6, "size overflow")                   \
+  X(VP_ERR_OUT_OF_BOUNDS, 7, "region out of bounds")       \
+  X(VP_ERR_CUDA, 8, "CUDA error")                          \
+  X(VP_ERR_NO_DEVICE, 9, "no CUDA device or CUDA backend") \
   X(VP_ERR_INTERNAL, 10, "internal error")
 
 typedef enum vp_status {
@@ -121,13 +121,12 @@ typedef struct vp_tensor vp_tensor;
 
 /* A new, uninitialised C-contiguous tensor. The trailing min(ndim, 3) axes
  * are spatial; spacing starts at 1 and the affine at the identity. */
-VP_API vp_status vp_tensor_create(vp_dtype dtype, int ndim, const int64_t *shape,
-                                  vp_memkind mem, int device, vp_tensor **out);
+VP_API vp_status vp_tensor_create(vp_dtype dtype, int ndim, const int64_t *shape, vp_memkind mem,
+                                  int device, vp_tensor **out);
 /* Wraps memory the library does not own; `deleter(ctx)` runs when the last
  * reference goes (deleter may be NULL). On failure deleter is not called. */
-VP_API vp_status vp_tensor_wrap(vp_dtype dtype, int ndim, const int64_t *shape,
-                                void *data, vp_memkind mem, int device,
-                                void (*deleter)(void *ctx), void *ctx,
+VP_API vp_status vp_tensor_wrap(vp_dtype dtype, int ndim, const int64_t *shape, void *data,
+                                vp_memkind mem, int device, void (*deleter)(void *ctx), void *ctx,
                                 vp_tensor **out);
 VP_API void vp_tensor_retain(vp_tensor *t);
 /* Drops one reference; accepts NULL. */
@@ -154,8 +153,7 @@ VP_API vp_status vp_tensor_set_affine(vp_tensor *t, const double *affine);
 
 /* A new tensor in `mem` on `device` holding a copy of t's data and metadata
  * (synchronous). */
-VP_API vp_status vp_tensor_copy_to(const vp_tensor *t, vp_memkind mem, int device,
-                                   vp_tensor **out);
+VP_API vp_status vp_tensor_copy_to(const vp_tensor *t, vp_memkind mem, int device, vp_tensor **out);
 
 /* Minimum, maximum and mean over all elements of a host tensor (NaNs
  * skipped); an empty tensor gives NaN for all three. */
@@ -264,6 +262,15 @@ VP_API void vp_free(void *p);
  * outputs[k * batch + i] receive new tensors (released by the caller). */
 VP_API vp_status vp_ops_call(const char *name, int64_t batch, vp_tensor *const *inputs,
                              const char *args_json, uint64_t seed, vp_tensor **outputs);
+/* Runs n pointwise operators (cast, clamp, brightness, contrast, gamma,
+ * gaussian_noise, normalize, ...) one after the other on a batch as ONE
+ * pass over the voxels (plus a read-only pass for each statistic a stage
+ * needs), without intermediate tensors: the bytes of n vp_ops_call, op k
+ * drawing with seed + k. args_json may be NULL (defaults) or hold NULLs;
+ * outputs receives `batch` tensors. */
+VP_API vp_status vp_ops_call_chain(int n, const char *const *names, const char *const *args_json,
+                                   int64_t batch, vp_tensor *const *inputs, uint64_t seed,
+                                   vp_tensor **outputs);
 
 /* ------------------------------------------------------------------ */
 /* Datasets: which files make a case, in which order, for which shard  */
@@ -287,13 +294,13 @@ typedef struct vp_dataset_opts {
   const char *label_glob;
   const char *file_list;
   uint64_t seed;
-  int shuffle;         /* a new permutation of all cases every epoch */
-  int shard_id;        /* DALI semantics: shard k of n holds cases */
-  int num_shards;      /*   [floor(k*S/n), floor((k+1)*S/n)) of the epoch's order */
-  int stick_to_shard;  /* 0: the shard moves to (shard_id + epoch) % n each epoch */
-  int pad_last_batch;  /* pad every shard to the largest shard's size rounded up to
-                          batch_size, repeating its last case */
-  int batch_size;      /* for pad_last_batch */
+  int shuffle;        /* a new permutation of all cases every epoch */
+  int shard_id;       /* DALI semantics: shard k of n holds cases */
+  int num_shards;     /*   [floor(k*S/n), floor((k+1)*S/n)) of the epoch's order */
+  int stick_to_shard; /* 0: the shard moves to (shard_id + epoch) % n each epoch */
+  int pad_last_batch; /* pad every shard to the largest shard's size rounded up to
+                         batch_size, repeating its last case */
+  int batch_size;     /* for pad_last_batch */
 } vp_dataset_opts;
 
 VP_API void vp_dataset_opts_init(vp_dataset_opts *o);
@@ -333,6 +340,8 @@ typedef struct vp_pipeline_opts {
   int prefetch_queue_depth; /* batches prepared ahead; 0 = 2 */
   int skip_bad_samples;     /* 1: a sample that fails to load is replaced by
                                the next case, with a warning on stderr */
+  int no_fusion;            /* 1: run consecutive pointwise nodes one by one
+                               (by default they run fused, in one pass) */
 } vp_pipeline_opts;
 
 VP_API void vp_pipeline_opts_init(vp_pipeline_opts *o);
@@ -363,8 +372,7 @@ VP_API vp_status vp_pipeline_set_reader_crop(vp_pipeline *p, int ndim, const int
  * cut windows with a gpu slice node, e.g. rel_anchor from a uniform node:
  * a whole dataset cached on the GPU, as NVIDIA's MLPerf submission does).
  * Call after vp_pipeline_add_reader, before build. */
-VP_API vp_status vp_pipeline_set_reader_cache(vp_pipeline *p, size_t max_bytes,
-                                              vp_memkind where);
+VP_API vp_status vp_pipeline_set_reader_cache(vp_pipeline *p, size_t max_bytes, vp_memkind where);
 /* The cache's use: bytes held, cases held, hits and misses so far (all 0
  * without a cache). */
 VP_API vp_status vp_pipeline_cache_stats(vp_pipeline *p, size_t *bytes, int64_t *entries,
@@ -425,20 +433,19 @@ typedef struct vp_synth_opts {
    * preprocessing leaves it: case_XXXXX_x.npy float32 (1|4, D, H, W),
    * normalised, and case_XXXXX_y.npy uint8 (1, D, H, W). */
   int format;
-  int threads;  /* 0 = all cores */
+  int threads; /* 0 = all cores */
 } vp_synth_opts;
 
 VP_API void vp_synth_opts_init(vp_synth_opts *o);
 /* One case, deterministic in (seed, kind, case index, shape), whatever the
  * thread count: image [C, D, H, W] int16 (brats: 4 channels; kits: 1
  * channel in HU) and label [D, H, W] uint8, with spacing and affine. */
-VP_API vp_status vp_synth_case(const vp_synth_opts *o, int case_index,
-                               vp_tensor **image, vp_tensor **label);
+VP_API vp_status vp_synth_case(const vp_synth_opts *o, int case_index, vp_tensor **image,
+                               vp_tensor **label);
 /* Writes num_cases cases and a dataset.json (MSD style) into dir.
  * progress(done, total, ctx) is called after each case (may be NULL). */
 VP_API vp_status vp_synth_dataset(const vp_synth_opts *o, const char *dir,
-                                  void (*progress)(int done, int total, void *ctx),
-                                  void *ctx);
+                                  void (*progress)(int done, int total, void *ctx), void *ctx);
 
 #ifdef __cplusplus
 }

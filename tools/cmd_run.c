@@ -1,6 +1,7 @@
 /* voxpipe run PIPELINE.json: build a pipeline from a file, run it, report
  * throughput, optionally save outputs and previews. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,24 @@ static int usage(FILE *f, int rc) {
           "  --save DIR writes every output of the first batch as .nii.gz, and a PNG\n"
           "  preview of the first output (with the second as labels when it has 3 axes).\n");
   return rc;
+}
+
+/* SIGINT / SIGTERM: the loop stops after the batch in flight, the pipeline
+ * is destroyed (its workers joined) and the command exits 130. A second
+ * signal takes the default action (SA_RESETHAND), for a pipeline stuck in a
+ * batch. */
+static volatile sig_atomic_t g_interrupted;
+
+static void on_signal(int sig) { g_interrupted = sig; }
+
+static void catch_signals(int on) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sigemptyset(&sa.sa_mask);
+  sa.sa_handler = on ? on_signal : SIG_DFL;
+  sa.sa_flags = on ? SA_RESETHAND : 0;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
 }
 
 static double now_s(void) {
@@ -166,9 +185,14 @@ int cmd_run(int argc, char **argv) {
   char *text = read_text(file);
   if (!text) return 1;
   vp_pipeline *p = NULL;
+  g_interrupted = 0;
+  catch_signals(1); /* from here a signal stops the command cleanly */
   vp_status s = vp_pipeline_from_json(text, file, over, &p);
   free(text);
-  if (s != VP_OK) return cli_fail("run");
+  if (s != VP_OK) {
+    catch_signals(0);
+    return cli_fail("run");
+  }
   int nout = vp_pipeline_num_outputs(p), batch = vp_pipeline_batch_size(p);
   vp_tensor **outs = calloc((size_t)nout * (size_t)batch, sizeof *outs);
   if (!outs) {
@@ -178,14 +202,22 @@ int cmd_run(int argc, char **argv) {
   }
   int rc = 0;
   double t0 = now_s(), t_first = 0;
-  long samples = 0, epochs = 0;
+  long samples = 0, epochs = 0, done = 0;
   double voxels = 0;
-  for (long it = 0; it < iterations; it++) {
+  for (long it = 0; it < iterations && !g_interrupted; it++) {
     int end = 0;
     if (vp_pipeline_run(p, outs, &end) != VP_OK) {
       rc = cli_fail("run");
       break;
     }
+    if (g_interrupted) {
+      for (int i = 0; i < nout * batch; i++) {
+        vp_tensor_release(outs[i]);
+        outs[i] = NULL;
+      }
+      break;
+    }
+    done = it + 1;
     if (it == 0) t_first = now_s();
     epochs += end;
     samples += batch;
@@ -199,6 +231,11 @@ int cmd_run(int argc, char **argv) {
     cli_progress("batches", it + 1, iterations);
   }
   double t1 = now_s();
+  if (g_interrupted && rc == 0) {
+    fprintf(stderr, "%svoxpipe run: interrupted after %ld of %ld batches\n", done ? "\n" : "",
+            done, iterations);
+    rc = 130;
+  }
   if (rc == 0) {
     /* the first batch includes start-up (threads, first reads): report it apart */
     double steady = t1 - t_first;
@@ -218,5 +255,6 @@ int cmd_run(int argc, char **argv) {
            (double)cbytes / 1048576.0, (unsigned long long)chits, (unsigned long long)cmisses);
   free(outs);
   vp_pipeline_destroy(p);
+  catch_signals(0);
   return rc;
 }

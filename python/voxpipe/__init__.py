@@ -21,12 +21,18 @@ from ._tensor import Tensor, _as_tensor, _MEM_DEVICE
 from .pipeline import DataNode, Pipeline, TensorList
 from . import fn
 
+
+def fn_chain(inputs, ops, seed: int = 0, device: Optional[str] = None):
+    """voxpipe.fn.chain: pointwise operators as one fused pass (see its doc)."""
+    return fn.chain(inputs, ops, seed=seed, device=device)
+
 __all__ = [
     "Tensor",
     "TensorList",
     "Pipeline",
     "DataNode",
     "fn",
+    "fn_chain",
     "VoxpipeError",
     "load",
     "save",

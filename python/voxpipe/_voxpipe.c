@@ -43,9 +43,7 @@ static PyObject *wrap_tensor(vp_tensor *t) {
   return cap;
 }
 
-static vp_tensor *get_tensor(PyObject *cap) {
-  return PyCapsule_GetPointer(cap, TENSOR_CAPSULE);
-}
+static vp_tensor *get_tensor(PyObject *cap) { return PyCapsule_GetPointer(cap, TENSOR_CAPSULE); }
 
 /* Reads a sequence of up to `max` numbers into ints (i64 != NULL) or
  * doubles (f64 != NULL); returns the count, or -1 with an exception. */
@@ -86,8 +84,8 @@ static PyObject *py_load(PyObject *self, PyObject *args, PyObject *kw) {
   PyObject *start = Py_None, *shape = Py_None;
   int oob = 0, raw = 0, use_mmap = 0;
   double fill = 0.0;
-  if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OOidpp", kwlist, &path, &start, &shape, &oob,
-                                   &fill, &raw, &use_mmap))
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "s|OOidpp", kwlist, &path, &start, &shape, &oob, &fill,
+                                   &raw, &use_mmap))
     return NULL;
   vp_load_opts o;
   vp_load_opts_init(&o);
@@ -237,13 +235,13 @@ static PyObject *py_file_info(PyObject *self, PyObject *args) {
   for (int i = 0; i < fi.ndim; i++) PyTuple_SetItem(shape, i, PyLong_FromLongLong(fi.shape[i]));
   PyObject *affine = PyTuple_New(16);
   for (int i = 0; i < 16; i++) PyTuple_SetItem(affine, i, PyFloat_FromDouble(fi.affine[i]));
-  return Py_BuildValue(
-      "{s:s,s:s,s:s,s:N,s:(ddd),s:N,s:d,s:d,s:O,s:O,s:O}", "format", fi.format, "dtype",
-      vp_dtype_name(fi.dtype), "stored_dtype", vp_dtype_name(fi.stored_dtype), "shape", shape,
-      "spacing", fi.spacing[0], fi.spacing[1], fi.spacing[2], "affine", affine, "scl_slope",
-      fi.scl_slope, "scl_inter", fi.scl_inter, "big_endian", fi.big_endian ? Py_True : Py_False,
-      "fortran_order", fi.fortran_order ? Py_True : Py_False, "compressed",
-      fi.compressed ? Py_True : Py_False);
+  return Py_BuildValue("{s:s,s:s,s:s,s:N,s:(ddd),s:N,s:d,s:d,s:O,s:O,s:O}", "format", fi.format,
+                       "dtype", vp_dtype_name(fi.dtype), "stored_dtype",
+                       vp_dtype_name(fi.stored_dtype), "shape", shape, "spacing", fi.spacing[0],
+                       fi.spacing[1], fi.spacing[2], "affine", affine, "scl_slope", fi.scl_slope,
+                       "scl_inter", fi.scl_inter, "big_endian", fi.big_endian ? Py_True : Py_False,
+                       "fortran_order", fi.fortran_order ? Py_True : Py_False, "compressed",
+                       fi.compressed ? Py_True : Py_False);
 }
 
 static PyObject *py_synth_case(PyObject *self, PyObject *args, PyObject *kw) {
@@ -285,7 +283,6 @@ static PyObject *py_synth_case(PyObject *self, PyObject *args, PyObject *kw) {
   }
   return Py_BuildValue("(NN)", a, b);
 }
-
 
 /* ---- operators ------------------------------------------------------- */
 
@@ -375,6 +372,44 @@ static PyObject *py_ops_call(PyObject *self, PyObject *args) {
   return l;
 }
 
+static PyObject *py_ops_call_chain(PyObject *self, PyObject *args) {
+  PyObject *names, *jsons, *inputs;
+  Py_ssize_t batch;
+  unsigned long long seed;
+  if (!PyArg_ParseTuple(args, "OOOnK", &names, &jsons, &inputs, &batch, &seed)) return NULL;
+  if (!PyList_Check(names) || !PyList_Check(jsons) || PyList_Size(names) != PyList_Size(jsons) ||
+      PyList_Size(names) < 1 || PyList_Size(names) > 64 || batch < 1) {
+    PyErr_SetString(PyExc_ValueError, "ops_call_chain: names and args must be lists of 1..64");
+    return NULL;
+  }
+  int n = (int)PyList_Size(names);
+  const char *nm[64], *js[64];
+  for (int k = 0; k < n; k++) {
+    nm[k] = PyUnicode_AsUTF8AndSize(PyList_GetItem(names, k), NULL);
+    js[k] = PyUnicode_AsUTF8AndSize(PyList_GetItem(jsons, k), NULL);
+    if (!nm[k] || !js[k]) return NULL;
+  }
+  Py_ssize_t nin;
+  vp_tensor **in = tensors_of(inputs, &nin, "inputs must be a sequence of tensors");
+  if (!in) return NULL;
+  if (nin != batch) {
+    PyMem_Free(in);
+    PyErr_SetString(PyExc_ValueError, "ops_call_chain: one input per sample");
+    return NULL;
+  }
+  vp_tensor **out = PyMem_Calloc((size_t)batch + 1, sizeof *out);
+  if (!out) {
+    PyMem_Free(in);
+    return PyErr_NoMemory();
+  }
+  vp_status s;
+  Py_BEGIN_ALLOW_THREADS s = vp_ops_call_chain(n, nm, js, batch, in, seed, out);
+  Py_END_ALLOW_THREADS PyMem_Free(in);
+  PyObject *l = s == VP_OK ? list_of(out, batch) : raise_status(s);
+  PyMem_Free(out);
+  return l;
+}
+
 static PyObject *py_stack_view(PyObject *self, PyObject *seq) {
   Py_ssize_t n;
   vp_tensor **t = tensors_of(seq, &n, "stack_view: expected a sequence of tensors");
@@ -411,9 +446,11 @@ static PyObject *py_pipeline_create(PyObject *self, PyObject *args) {
   vp_pipeline_opts o;
   vp_pipeline_opts_init(&o);
   unsigned long long seed;
-  if (!PyArg_ParseTuple(args, "iiiKii", &o.batch_size, &o.num_threads, &o.device, &seed,
-                        &o.prefetch_queue_depth, &o.skip_bad_samples))
+  int fuse = 1;
+  if (!PyArg_ParseTuple(args, "iiiKii|i", &o.batch_size, &o.num_threads, &o.device, &seed,
+                        &o.prefetch_queue_depth, &o.skip_bad_samples, &fuse))
     return NULL;
+  o.no_fusion = !fuse;
   o.seed = seed;
   vp_pipeline *p = NULL;
   vp_status s = vp_pipeline_create(&o, &p);
@@ -445,9 +482,12 @@ static PyObject *py_pipeline_add_reader(PyObject *self, PyObject *args) {
   struct {
     const char *key;
     const char **dst;
-  } strs[] = {{"dataset_json", &d.dataset_json}, {"split", &d.split},
-              {"root", &d.root},                 {"image_glob", &d.image_glob},
-              {"label_glob", &d.label_glob},     {"file_list", &d.file_list}};
+  } strs[] = {{"dataset_json", &d.dataset_json},
+              {"split", &d.split},
+              {"root", &d.root},
+              {"image_glob", &d.image_glob},
+              {"label_glob", &d.label_glob},
+              {"file_list", &d.file_list}};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
     PyObject *v = PyDict_GetItemString(src, strs[i].key); /* borrowed; dict keeps it alive */
     if (v && v != Py_None) {
@@ -568,8 +608,7 @@ static PyObject *py_pipeline_cache_stats(PyObject *self, PyObject *cap) {
 static PyObject *py_pipeline_add_node(PyObject *self, PyObject *args) {
   PyObject *cap, *inputs, *outputs;
   const char *op, *device, *json;
-  if (!PyArg_ParseTuple(args, "OssOzO", &cap, &op, &device, &inputs, &json, &outputs))
-    return NULL;
+  if (!PyArg_ParseTuple(args, "OssOzO", &cap, &op, &device, &inputs, &json, &outputs)) return NULL;
   vp_pipeline *p = get_pipe(cap);
   if (!p) return NULL;
   Py_ssize_t nin, nout;
@@ -698,9 +737,11 @@ static PyMethodDef methods[] = {
     {"ops_describe", py_ops_describe, METH_VARARGS, "ops_describe(name) -> JSON text"},
     {"ops_call", py_ops_call, METH_VARARGS,
      "ops_call(name, inputs, batch, args_json, seed, num_outputs) -> handles"},
+    {"ops_call_chain", py_ops_call_chain, METH_VARARGS,
+     "ops_call_chain(names, args_jsons, inputs, batch, seed) -> handles (one fused pass)"},
     {"stack_view", py_stack_view, METH_O, "stack_view(handles) -> one [N, ...] handle (no copy)"},
     {"pipeline_create", py_pipeline_create, METH_VARARGS,
-     "pipeline_create(batch, threads, device, seed, prefetch, skip_bad)"},
+     "pipeline_create(batch, threads, device, seed, prefetch, skip_bad[, fuse])"},
     {"pipeline_from_json", py_pipeline_from_json, METH_VARARGS,
      "pipeline_from_json(text, name, overrides_json)"},
     {"pipeline_add_reader", py_pipeline_add_reader, METH_VARARGS, "add the dataset reader"},
@@ -723,8 +764,8 @@ static PyMethodDef methods[] = {
     {"cuda_device_count", py_cuda_device_count, METH_NOARGS, "usable CUDA devices"},
     {NULL, NULL, 0, NULL}};
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_voxpipe", NULL, -1, methods,
-                                    NULL, NULL, NULL, NULL};
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_voxpipe", NULL, -1, methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__voxpipe(void) {
   PyObject *m = PyModule_Create(&module);

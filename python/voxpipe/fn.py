@@ -192,3 +192,24 @@ class _FnModule(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _FnModule
+
+
+def chain(inputs, ops, seed: int = 0, device: Optional[str] = None):
+    """Runs pointwise operators one after the other as ONE pass over the voxels
+    (no intermediate tensors), eagerly: ``ops`` is a list of (name, kwargs), e.g.
+    ``[("brightness", {"factor": 1.2}), ("gaussian_noise", {"stddev": 0.1}),
+    ("cast", {"dtype": "float16"})]``. The result has the bytes of the same calls
+    made one by one with seeds seed, seed + 1, ... Inputs: one tensor or a list
+    (a batch); per-sample arguments as in the operators ({"per_sample": [...]})."""
+    if not ops:
+        raise ValueError("chain: give at least one operator")
+    tensors, batch, batched = _flatten_inputs("chain", [inputs])
+    if device and tensors:
+        want_gpu = device.startswith("gpu")
+        tensors = [t if t.device.startswith("gpu") == want_gpu else t.to(device)
+                   for t in tensors]
+    names = [name for name, _ in ops]
+    jsons = [_args_json(name, dict(kw or {}), None) or "" for name, kw in ops]
+    handles = _C.ops_call_chain(names, jsons, [t._h for t in tensors], batch, int(seed))
+    outs = [Tensor(h) for h in handles]
+    return outs if batched else outs[0]

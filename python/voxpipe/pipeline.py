@@ -60,13 +60,16 @@ class Pipeline:
     (None = CPU only; default: GPU 0 when there is one). seed: every random
     value derives from it. prefetch_queue_depth: batches prepared ahead.
     skip_bad_samples: replace a case that fails to load by the next one, with a
-    warning, instead of failing the run.
+    warning, instead of failing the run. fuse_pointwise: run consecutive pointwise
+    operators (cast, brightness, contrast, noise, normalize, ...) as one pass over
+    the voxels (the same bytes as one by one; False runs them one by one).
     """
 
     _local = threading.local()
 
     def __init__(self, batch_size: int, num_threads: int = 0, device_id: Optional[int] = -1,
-                 seed: int = 0, prefetch_queue_depth: int = 2, skip_bad_samples: bool = False):
+                 seed: int = 0, prefetch_queue_depth: int = 2, skip_bad_samples: bool = False,
+                 fuse_pointwise: bool = True):
         if device_id == -1:  # default: the first GPU when there is one
             device_id = 0 if _C.cuda_device_count() > 0 else None
         self.batch_size = int(batch_size)
@@ -74,7 +77,8 @@ class Pipeline:
         self.seed = int(seed)
         self._h = _C.pipeline_create(self.batch_size, int(num_threads),
                                      -1 if device_id is None else int(device_id), self.seed,
-                                     int(prefetch_queue_depth), int(bool(skip_bad_samples)))
+                                     int(prefetch_queue_depth), int(bool(skip_bad_samples)),
+                                     int(bool(fuse_pointwise)))
         self._names: set = set()
         self._counter = 0
         self._outputs: Optional[List[str]] = None

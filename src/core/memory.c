@@ -1,17 +1,68 @@
 #include "core/memory.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/cuda_rt.h"
 #include "core/status.h"
+
+/* The allocation fault injector: armed flag first so that the common path
+ * costs one relaxed load. */
+static atomic_int g_fail_armed;
+static _Atomic int64_t g_fail_budget, g_alloc_count;
+
+void vp_debug_fail_alloc_after(int64_t n) {
+  atomic_store(&g_fail_armed, 0);
+  atomic_store(&g_alloc_count, 0);
+  atomic_store(&g_fail_budget, n);
+  if (n >= 0) atomic_store(&g_fail_armed, 1);
+}
+
+int64_t vp_debug_alloc_count(void) { return atomic_load(&g_alloc_count); }
+
+static _Atomic size_t g_fail_larger;
+void vp_debug_fail_alloc_larger_than(size_t bytes) { atomic_store(&g_fail_larger, bytes); }
+
+static int injected_alloc_failure(size_t bytes) {
+  size_t larger = atomic_load_explicit(&g_fail_larger, memory_order_relaxed);
+  if (larger && bytes > larger) return 1;
+  if (!atomic_load_explicit(&g_fail_armed, memory_order_relaxed)) return 0;
+  atomic_fetch_add(&g_alloc_count, 1);
+  return atomic_fetch_sub(&g_fail_budget, 1) <= 0;
+}
+
+/* Bytes of physical memory, 0 when unknown. A host request larger than
+ * the machine fails here, before the allocator: with overcommit it could
+ * otherwise succeed and kill the process (OOM) once the pages are touched,
+ * and sanitizer allocators abort on such sizes instead of returning NULL. */
+static uint64_t physical_bytes(void) {
+  static _Atomic uint64_t cached;
+  uint64_t v = atomic_load_explicit(&cached, memory_order_relaxed);
+  if (v) return v;
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return 0;
+  v = (uint64_t)pages * (uint64_t)page;
+  atomic_store_explicit(&cached, v, memory_order_relaxed);
+  return v;
+}
 
 vp_status vp_mem_alloc(vp_memkind kind, int device, size_t bytes, void **out) {
   *out = NULL;
   switch (kind) {
     case VP_MEM_HOST: {
+      if (injected_alloc_failure(bytes))
+        return vp_fail(VP_ERR_NOMEM, "host allocation of %zu bytes failed (injected fault)",
+                       bytes);
       size_t n = bytes ? (bytes + 63) & ~(size_t)63 : 64;
       if (n < bytes) return vp_fail(VP_ERR_OVERFLOW, "host allocation of %zu bytes overflows", bytes);
+      uint64_t ram = physical_bytes();
+      if (ram && (uint64_t)bytes > ram)
+        return vp_fail(VP_ERR_NOMEM,
+                       "host allocation of %zu bytes (%.1f GiB) exceeds this machine's memory "
+                       "(%.1f GiB)",
+                       bytes, (double)bytes / 1073741824.0, (double)ram / 1073741824.0);
       void *p = aligned_alloc(64, n);
       if (!p) return vp_fail(VP_ERR_NOMEM, "host allocation of %zu bytes failed", bytes);
       *out = p;

@@ -4,6 +4,7 @@
 #define VP_CORE_MEMORY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "voxpipe.h"
 
@@ -20,5 +21,16 @@ vp_status vp_mem_copy(void *dst, vp_memkind dkind, const void *src, vp_memkind s
 
 /* Gives cached pinned blocks back to the system. */
 void vp_mem_trim(void);
+
+/* Test hook (fault injection, tests/c/test_faults.c): after n more host
+ * allocations through vp_mem_alloc succeed, every later one fails with
+ * VP_ERR_NOMEM until disarmed with n < 0. Inert (one relaxed atomic load)
+ * unless armed; thread-safe. */
+void vp_debug_fail_alloc_after(int64_t n);
+/* Host allocations through vp_mem_alloc since the hook was last armed. */
+int64_t vp_debug_alloc_count(void);
+/* Test hook: host allocations of more than `bytes` fail with VP_ERR_NOMEM
+ * ("(injected fault)"); 0 disarms. */
+void vp_debug_fail_alloc_larger_than(size_t bytes);
 
 #endif

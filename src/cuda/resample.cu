@@ -49,9 +49,9 @@ struct ResampleBody {
                                                                                      : 4);
     if (INTERP == VP_INTERP_CUBIC_COEF) {
       for (int64_t c = 0; c < s.channels; c++)
-        vp_cvt_store(s.out, out, c * out_plane + e,
-                     (double)vp_rs_cubic_value((const float *)s.in + c * in_plane, s.in_shape, x,
-                                               border));
+        vp_cvt_store(
+            s.out, out, c * out_plane + e,
+            (double)vp_rs_cubic_value((const float *)s.in + c * in_plane, s.in_shape, x, border));
     } else if (INTERP == VP_INTERP_NEAREST) {
       const int64_t off = vp_rs_nearest_offset(s.in_shape, x, border);
       for (int64_t c = 0; c < s.channels; c++) {
@@ -147,9 +147,9 @@ __global__ void __launch_bounds__(kTileW *kTileH)
     const int64_t at = ((int64_t)d * H + h) * W + w;
     if (INTERP == VP_INTERP_CUBIC_COEF) {
       for (int64_t c = 0; c < s.channels; c++)
-        vp_cvt_store(s.out, out, c * s.out_plane + at,
-                     (double)vp_rs_cubic_value((const float *)s.in + c * s.in_plane, shp, x,
-                                               border));
+        vp_cvt_store(
+            s.out, out, c * s.out_plane + at,
+            (double)vp_rs_cubic_value((const float *)s.in + c * s.in_plane, shp, x, border));
     } else if (INTERP == VP_INTERP_NEAREST) {
       double xc[3];
       bool fast = true;

@@ -40,8 +40,8 @@ struct LoadBody {
     const int64_t plane = s.in_shape[0] * s.in_shape[1] * s.in_shape[2];
     s.coef[e] = (id < 0 || ih < 0 || iw < 0)
                     ? (float)s.fill
-                    : (float)vp_cvt_load(s.in, in,
-                                         ch * plane + (id * s.in_shape[1] + ih) * s.in_shape[2] + iw);
+                    : (float)vp_cvt_load(
+                          s.in, in, ch * plane + (id * s.in_shape[1] + ih) * s.in_shape[2] + iw);
   }
 };
 
@@ -62,6 +62,64 @@ struct FilterBody {
     }
   }
 };
+
+/* The W pass through shared memory: a block of kRows threads takes kRows
+ * consecutive rows, loads them with coalesced reads, filters one row per
+ * thread in shared memory (rows kept W + 1 apart, so the threads' strided
+ * accesses fall in different banks) and stores them back coalesced. A
+ * thread per row straight in global memory would read 32 rows per warp
+ * instruction, one sector each. */
+constexpr int kRows = 32;
+constexpr int64_t kMaxSharedW = 1024; /* 32 x 1025 floats: 131 KB */
+
+__global__ void __launch_bounds__(kRows)
+    rows_kernel(const int64_t *off, const CoefDesc *descs, int64_t n, int64_t total, int half) {
+  extern __shared__ float sm[];
+  int64_t s = 0;
+  for (int64_t u = blockIdx.x; u < total; u += gridDim.x) {
+    s = vp_bl_find(off, s, n, u);
+    const CoefDesc &d = descs[s];
+    const int64_t W = d.cs[2], rows = d.channels * d.cs[0] * d.cs[1];
+    const int64_t r0 = (u - off[s]) * kRows;
+    const int nr = (int)(rows - r0 < kRows ? rows - r0 : kRows);
+    float *g = d.coef + r0 * W;
+    const int w = (int)W; /* <= kMaxSharedW */
+    for (int r = 0; r < nr; r++)
+      for (int k = (int)threadIdx.x; k < w; k += kRows) sm[r * (w + 1) + k] = g[(int64_t)r * W + k];
+    __syncthreads();
+    if ((int)threadIdx.x < nr) vp_bspline_line(sm + threadIdx.x * (w + 1), W, 1, half);
+    __syncthreads();
+    for (int r = 0; r < nr; r++)
+      for (int k = (int)threadIdx.x; k < w; k += kRows) g[(int64_t)r * W + k] = sm[r * (w + 1) + k];
+    __syncthreads();
+  }
+}
+
+vp_status run_rows(const CoefDesc *d, int64_t n, int half, cudaStream_t st) {
+  int64_t *units = (int64_t *)calloc((size_t)n, sizeof *units);
+  if (!units) return vp_fail(VP_ERR_NOMEM, "resample (GPU): out of host memory");
+  int64_t maxw = 1;
+  for (int64_t i = 0; i < n; i++) {
+    if (!d[i].coef || d[i].cs[2] < 2) continue;
+    units[i] = (d[i].channels * d[i].cs[0] * d[i].cs[1] + kRows - 1) / kRows;
+    if (d[i].cs[2] > maxw) maxw = d[i].cs[2];
+  }
+  vp_bl_table t;
+  vp_status s = vp_bl_upload(d, sizeof *d, n, units, st, &t);
+  free(units);
+  if (s != VP_OK) return s;
+  const size_t smem = (size_t)kRows * (size_t)(maxw + 1) * sizeof(float);
+  cudaError_t e =
+      cudaFuncSetAttribute(rows_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  if (e == cudaSuccess && t.total > 0) {
+    const unsigned blocks = (unsigned)(t.total < (1 << 20) ? t.total : (1 << 20));
+    rows_kernel<<<blocks, kRows, smem, st>>>(t.offsets, (const CoefDesc *)t.descs, t.n, t.total,
+                                             half);
+    e = cudaGetLastError();
+  }
+  vp_bl_free(&t, st);
+  return e == cudaSuccess ? VP_OK : vp_cuda_status(e, "cubic prefilter (rows) launch");
+}
 
 template <class Body>
 vp_status run_batched(const CoefDesc *d, int64_t n, const int64_t *units, cudaStream_t st,
@@ -123,7 +181,12 @@ extern "C" vp_status vp_cuda_resample_cubic(const vp_resample_desc *d, int64_t n
       vp_resample_cubic_desc(&d[i], border, cd[i].coef, &rd[i]);
     }
     s = run_batched(cd, n, units, st, LoadBody{in, (int)border});
-    for (int a = 2; a >= 0 && s == VP_OK; a--) {
+    int64_t maxw = 0;
+    for (int64_t i = 0; i < n; i++)
+      if (cd[i].coef && cd[i].cs[2] > maxw) maxw = cd[i].cs[2];
+    const int rows_shared = maxw <= kMaxSharedW;
+    if (s == VP_OK && rows_shared) s = run_rows(cd, n, border != VP_BORDER_CONSTANT, st);
+    for (int a = rows_shared ? 1 : 2; a >= 0 && s == VP_OK; a--) {
       for (int64_t i = 0; i < n; i++)
         units[i] = cd[i].cs[a] >= 2 && cd[i].coef
                        ? cd[i].channels * cd[i].cs[0] * cd[i].cs[1] * cd[i].cs[2] / cd[i].cs[a]

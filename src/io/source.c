@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -49,7 +51,33 @@ void vp_source_from_memory(vp_source *s, const void *buf, size_t n, const char *
   s->size = n;
 }
 
+/* The read fault injector (see source.h). */
+static atomic_int g_read_armed;
+static _Atomic int64_t g_read_budget, g_read_delay_us;
+static char g_read_pattern[256];
+
+void vp_debug_fail_reads(const char *pattern, int64_t after) {
+  atomic_store(&g_read_armed, 0);
+  if (!pattern) return;
+  snprintf(g_read_pattern, sizeof g_read_pattern, "%s", pattern);
+  atomic_store(&g_read_budget, after);
+  atomic_store(&g_read_armed, 1);
+}
+
+void vp_debug_read_delay_us(int64_t us) { atomic_store(&g_read_delay_us, us > 0 ? us : 0); }
+
+static vp_status injected_read_fault(const vp_source *s, uint64_t off) {
+  int64_t us = atomic_load_explicit(&g_read_delay_us, memory_order_relaxed);
+  if (us > 0) usleep((useconds_t)(us > 10000000 ? 10000000 : us));
+  if (!atomic_load_explicit(&g_read_armed, memory_order_acquire)) return VP_OK;
+  if (!strstr(s->name, g_read_pattern)) return VP_OK;
+  if (atomic_fetch_sub(&g_read_budget, 1) > 0) return VP_OK;
+  return vp_fail(VP_ERR_IO, "%s: read error at offset %llu: %s (injected fault)", s->name,
+                 (unsigned long long)off, strerror(EIO));
+}
+
 vp_status vp_source_read(vp_source *s, uint64_t off, void *dst, size_t n) {
+  VP_TRY(injected_read_fault(s, off));
   if (off > s->size || n > s->size - off)
     return vp_fail(VP_ERR_FORMAT,
                    "%s: truncated: needs %zu bytes at offset %llu but the file has %llu bytes",

@@ -31,4 +31,13 @@ void vp_source_close(vp_source *s);
 /* Adds to this thread's read counter (for copies out of a mapping). */
 void vp_io_count_bytes(uint64_t n);
 
+/* Test hooks (fault injection, tests/c/test_faults.c), inert unless armed:
+ * vp_source_read on a source whose name contains `pattern` fails with
+ * VP_ERR_IO ("injected read error") once `after` such reads succeeded
+ * (pattern NULL disarms); every vp_source_read sleeps `us` microseconds
+ * first (0 = off), to hold a reader mid-batch. Set them while no reader
+ * runs. */
+void vp_debug_fail_reads(const char *pattern, int64_t after);
+void vp_debug_read_delay_us(int64_t us);
+
 #endif

@@ -223,6 +223,29 @@ static vp_status parse_object(const vp_op_desc *op, const json_t *obj, int64_t b
   return VP_OK;
 }
 
+/* The last object key before byte `pos` of the text that names one of the
+ * op's arguments (-1 when none): where a JSON syntax error sits. */
+static int key_before(const vp_op_desc *op, const char *text, size_t pos) {
+  int found = -1;
+  size_t n = strlen(text);
+  if (pos > n) pos = n;
+  for (size_t i = 0; i < pos; i++) {
+    if (text[i] != '"') continue;
+    size_t start = ++i;
+    while (i < n && text[i] != '"') i += text[i] == '\\' ? 2 : 1;
+    if (i >= n) break;
+    size_t len = i - start, j = i + 1;
+    while (j < n && (text[j] == ' ' || text[j] == '\t' || text[j] == '\n' || text[j] == '\r')) j++;
+    if (j >= n || text[j] != ':' || len >= 64) continue;
+    char key[64];
+    memcpy(key, text + start, len);
+    key[len] = '\0';
+    int a = vp_op_arg_index(op, key);
+    if (a >= 0) found = a;
+  }
+  return found;
+}
+
 vp_status vp_op_args_parse(const vp_op_desc *op, const char *json, int64_t batch,
                            vp_op_args **out) {
   if (!op || !out) return vp_fail(VP_ERR_INVALID_ARG, "args: NULL argument");
@@ -244,8 +267,17 @@ vp_status vp_op_args_parse(const vp_op_desc *op, const char *json, int64_t batch
     json_error_t err;
     json_t *obj = json_loads(json, 0, &err);
     if (!obj) {
-      s = vp_fail(VP_ERR_INVALID_ARG, "%s: arguments are not a JSON object: %s (line %d, column %d)",
-                  op->name, err.text, err.line, err.column);
+      /* NaN, Infinity and 1e999 are not JSON: name the argument they sit in */
+      int a = key_before(op, json, err.position);
+      if (a >= 0)
+        s = vp_fail(VP_ERR_INVALID_ARG,
+                    "%s: argument '%s': the value is not valid JSON: %s (line %d, column %d; "
+                    "NaN and Infinity are not JSON numbers)",
+                    op->name, op->args[a].name, err.text, err.line, err.column);
+      else
+        s = vp_fail(VP_ERR_INVALID_ARG,
+                    "%s: arguments are not a JSON object: %s (line %d, column %d)", op->name,
+                    err.text, err.line, err.column);
     } else {
       if (!json_is_object(obj))
         s = vp_fail(VP_ERR_INVALID_ARG, "%s: arguments must be a JSON object", op->name);

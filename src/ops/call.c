@@ -10,6 +10,7 @@
 #include "core/status.h"
 #include "core/tensor.h"
 #include "ops/op.h"
+#include "ops/pointwise.h"
 
 void vp_free(void *p) { free(p); }
 
@@ -120,8 +121,10 @@ static vp_status par_piece(void *ctx, int64_t p) {
   int64_t lo = 0, hi = pc->batch - 1; /* the last sample whose first piece <= p */
   while (lo < hi) {
     int64_t mid = lo + (hi - lo + 1) / 2;
-    if (pc->first[mid] <= p) lo = mid;
-    else hi = mid - 1;
+    if (pc->first[mid] <= p)
+      lo = mid;
+    else
+      hi = mid - 1;
   }
   int64_t begin = (p - pc->first[lo]) * pc->grain;
   int64_t end = begin + pc->grain < pc->units[lo] ? begin + pc->grain : pc->units[lo];
@@ -168,8 +171,9 @@ static vp_status find_device(const vp_op_desc *op, int64_t batch, vp_tensor *con
       return vp_fail(VP_ERR_INVALID_ARG,
                      "%s: inputs are on different devices (sample %lld of '%s' is on %s %d, "
                      "sample 0 of '%s' on %s %d): they must all be in host memory or on one GPU",
-                     op->name, (long long)(k % batch), op->inputs[k / batch], d < 0 ? "host" : "GPU",
-                     d, op->inputs[0], *device < 0 ? "host" : "GPU", *device);
+                     op->name, (long long)(k % batch), op->inputs[k / batch],
+                     d < 0 ? "host" : "GPU", d, op->inputs[0], *device < 0 ? "host" : "GPU",
+                     *device);
   }
   return VP_OK;
 }
@@ -204,13 +208,12 @@ static void batch_output(const vp_out_spec *spec, int64_t B, int k, int device, 
   }
 }
 
-static vp_status alloc_outputs(const vp_op_desc *op, const vp_op_call *c, vp_tensor **outputs,
-                               int device) {
-  vp_out_spec *spec = calloc((size_t)c->batch * VP_OP_MAX_IO, sizeof *spec);
-  if (!spec) return vp_fail(VP_ERR_NOMEM, "%s: out of memory for output shapes", op->name);
+/* Outputs from spec[i * VP_OP_MAX_IO + k] (of op, whose meta runs when
+ * `meta`), with the first input's geometry where the ranks agree. */
+static vp_status alloc_from_spec(const vp_op_desc *op, const vp_op_call *c, vp_out_spec *spec,
+                                 vp_tensor **outputs, int device, int meta) {
   vp_status s = VP_OK;
-  for (int64_t i = 0; i < c->batch && s == VP_OK; i++) s = op->infer(c, i, &spec[i * VP_OP_MAX_IO]);
-  if (s == VP_OK && device >= 0 && c->batch > 1)
+  if (device >= 0 && c->batch > 1)
     for (int k = 0; k < op->num_outputs; k++)
       batch_output(spec, c->batch, k, device, outputs + k * c->batch);
   for (int64_t i = 0; i < c->batch && s == VP_OK; i++) {
@@ -229,8 +232,18 @@ static vp_status alloc_outputs(const vp_op_desc *op, const vp_op_call *c, vp_ten
       if (op->num_inputs > 0 && c->in[0][i]->ndim == (*t)->ndim)
         vp_tensor_copy_meta(*t, c->in[0][i]);
     }
-    if (s == VP_OK && op->meta) s = op->meta(c, i);
+    if (s == VP_OK && meta && op->meta) s = op->meta(c, i);
   }
+  return s;
+}
+
+static vp_status alloc_outputs(const vp_op_desc *op, const vp_op_call *c, vp_tensor **outputs,
+                               int device) {
+  vp_out_spec *spec = calloc((size_t)c->batch * VP_OP_MAX_IO, sizeof *spec);
+  if (!spec) return vp_fail(VP_ERR_NOMEM, "%s: out of memory for output shapes", op->name);
+  vp_status s = VP_OK;
+  for (int64_t i = 0; i < c->batch && s == VP_OK; i++) s = op->infer(c, i, &spec[i * VP_OP_MAX_IO]);
+  if (s == VP_OK) s = alloc_from_spec(op, c, spec, outputs, device, 1);
   free(spec);
   return s;
 }
@@ -278,7 +291,30 @@ static vp_status eager_stream(int device, vp_stream *out, int *owned) {
   return VP_OK;
 }
 
+/* A pointwise chain's body, for run(): vp_pointwise_run over ctx's calls. */
+typedef struct chain_body {
+  const vp_op_desc *const *ops;
+  vp_op_call *calls;
+  int n;
+} chain_body;
+
+static vp_status run_chain_body(const chain_body *b, int gpu, vp_threadpool *pool, vp_stream st,
+                                int device) {
+  for (int k = 0; k < b->n; k++) {
+    b->calls[k].pool = pool;
+    b->calls[k].stream = st;
+    b->calls[k].device = device;
+  }
+  return vp_pointwise_run(b->ops, b->calls, b->n, gpu);
+}
+
+static vp_status run_body(const vp_op_desc *op, vp_op_call *c, const chain_body *chain, int device);
 static vp_status run(const vp_op_desc *op, vp_op_call *c, int device) {
+  return run_body(op, c, NULL, device);
+}
+
+static vp_status run_body(const vp_op_desc *op, vp_op_call *c, const chain_body *chain,
+                          int device) {
   if (device < 0) {
     /* threads pay off on large batches only; a pool that cannot start
      * leaves the call inline */
@@ -291,12 +327,12 @@ static vp_status run(const vp_op_desc *op, vp_op_call *c, int device) {
       pool = NULL;
     }
     c->pool = pool;
-    vp_status s = op->run_cpu(c);
+    vp_status s = chain ? run_chain_body(chain, 0, pool, NULL, -1) : op->run_cpu(c);
     vp_threadpool_destroy(pool);
     c->pool = NULL;
     return s;
   }
-  if (!op->run_gpu)
+  if (!op->run_gpu && !chain)
     return vp_fail(VP_ERR_UNSUPPORTED,
                    "%s: runs on the CPU only; its inputs are on GPU %d (copy them to the host)",
                    op->name, device);
@@ -306,7 +342,7 @@ static vp_status run(const vp_op_desc *op, vp_op_call *c, int device) {
   VP_TRY(eager_stream(device, &stream, &owned));
   c->stream = stream;
   c->device = device;
-  vp_status s = op->run_gpu(c);
+  vp_status s = chain ? run_chain_body(chain, 1, NULL, stream, device) : op->run_gpu(c);
   /* synchronise even after a failed launch: earlier work on the stream
    * must finish before the outputs can be released */
   vp_status s2 = vp_cuda_stream_sync(stream);
@@ -349,5 +385,64 @@ vp_status vp_ops_call(const char *name, int64_t batch, vp_tensor *const *inputs,
       outputs[k] = NULL;
     }
   }
+  return s;
+}
+
+vp_status vp_ops_call_chain(int n, const char *const *names, const char *const *args_json,
+                            int64_t batch, vp_tensor *const *inputs, uint64_t seed,
+                            vp_tensor **outputs) {
+  if (n < 1 || n > VP_PW_MAX_OPS || !names)
+    return vp_fail(VP_ERR_INVALID_ARG, "ops chain: %d operators (give 1 to %d)", n, VP_PW_MAX_OPS);
+  if (!outputs || !inputs)
+    return vp_fail(VP_ERR_INVALID_ARG, "ops chain: inputs or outputs is NULL");
+  if (batch < 1 || batch > VP_BATCH_MAX_SAMPLES)
+    return vp_fail(VP_ERR_INVALID_ARG, "ops chain: batch %lld is outside 1..%d", (long long)batch,
+                   VP_BATCH_MAX_SAMPLES);
+  for (int64_t i = 0; i < batch; i++) outputs[i] = NULL;
+  const vp_op_desc *ops[VP_PW_MAX_OPS];
+  vp_op_args *args[VP_PW_MAX_OPS] = {0};
+  vp_op_call calls[VP_PW_MAX_OPS];
+  vp_status s = VP_OK;
+  for (int k = 0; k < n && s == VP_OK; k++) {
+    ops[k] = vp_op_lookup(names[k]);
+    if (!ops[k]) {
+      s = VP_ERR_INVALID_ARG;
+      break;
+    }
+    if (!vp_op_is_pointwise(ops[k])) {
+      s = vp_fail(VP_ERR_INVALID_ARG,
+                  "ops chain: %s is not a pointwise operator (one input, one output, voxel by "
+                  "voxel), so it cannot join a fused chain",
+                  ops[k]->name);
+      break;
+    }
+    s = vp_op_args_parse(ops[k], args_json ? args_json[k] : NULL, batch, &args[k]);
+    memset(&calls[k], 0, sizeof calls[k]);
+    calls[k].batch = batch;
+    calls[k].in[0] = inputs;
+    calls[k].out[0] = outputs;
+    calls[k].args = args[k];
+    calls[k].key = vp_op_eager_key(ops[k], seed + (uint64_t)k);
+  }
+  int device = -1;
+  if (s == VP_OK) s = find_device(ops[0], batch, inputs, &device);
+  vp_out_spec *spec = NULL;
+  if (s == VP_OK) {
+    spec = calloc((size_t)batch * VP_OP_MAX_IO, sizeof *spec);
+    if (!spec) s = vp_fail(VP_ERR_NOMEM, "ops chain: out of host memory");
+  }
+  if (s == VP_OK) s = vp_pointwise_infer(ops, calls, n, spec);
+  if (s == VP_OK) s = alloc_from_spec(ops[n - 1], &calls[n - 1], spec, outputs, device, 0);
+  free(spec);
+  if (s == VP_OK) {
+    chain_body b = {ops, calls, n};
+    s = run_body(ops[n - 1], &calls[n - 1], &b, device);
+  }
+  for (int k = 0; k < n; k++) vp_op_args_free(args[k]);
+  if (s != VP_OK)
+    for (int64_t i = 0; i < batch; i++) {
+      vp_tensor_release(outputs[i]);
+      outputs[i] = NULL;
+    }
   return s;
 }

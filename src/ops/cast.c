@@ -1,17 +1,13 @@
 /* cast: converts each sample to another dtype (round to nearest even and
- * saturate into integers, NaN -> 0), with core/convert.h's element
- * conversion, which the GPU body shares. */
-#include <stdlib.h>
-#include <string.h>
-
-#include "core/convert.h"
+ * saturate into integers, NaN -> 0; float16 through float), as
+ * core/convert.h converts elements. A stage of the pointwise engine that
+ * only rounds: an identity cast copies bytes, so int64 values above 2^53
+ * and NaN payloads survive it. */
 #include "core/status.h"
 #include "core/tensor.h"
-#include "cuda/batch_launch.h"
-#include "ops/op.h"
-#ifdef VP_HAVE_CUDA
-#include "cuda/kernels.h"
-#endif
+#include "ops/pointwise.h"
+
+extern const vp_op_desc vp_op_cast;
 
 enum { ARG_DTYPE };
 
@@ -25,59 +21,16 @@ static vp_dtype target(const vp_op_call *c) {
 }
 
 static vp_status infer(const vp_op_call *c, int64_t i, vp_out_spec *out) {
-  const vp_tensor *t = c->in[0][i];
-  out->dtype = target(c);
-  out->ndim = t->ndim;
-  memcpy(out->shape, t->shape, sizeof out->shape);
+  return vp_pw_infer_same_shape(c, i, target(c), out);
+}
+
+static vp_status stage(const vp_op_call *c, int64_t i, vp_pw_stage *st) {
+  vp_pw_stage_init(st, target(c));
   return VP_OK;
 }
 
-typedef struct cast_ctx {
-  const vp_op_call *c;
-  vp_dtype to;
-} cast_ctx;
-
-static vp_status cast_range(void *ctx, int64_t i, int64_t begin, int64_t end) {
-  const cast_ctx *cc = ctx;
-  const vp_tensor *in = cc->c->in[0][i];
-  vp_tensor *out = cc->c->out[0][i];
-  if (in->dtype == cc->to) {
-    size_t es = vp_dtype_size(in->dtype);
-    memcpy((char *)out->data + (size_t)begin * es, (const char *)in->data + (size_t)begin * es,
-           (size_t)(end - begin) * es);
-    return VP_OK;
-  }
-  for (int64_t e = begin; e < end; e++)
-    vp_cvt_store(out->data, cc->to, e, vp_cvt_load(in->data, in->dtype, e));
-  return VP_OK;
-}
-
-static vp_status run_cpu(const vp_op_call *c) {
-  int64_t *units = malloc((size_t)c->batch * sizeof *units);
-  if (!units) return vp_fail(VP_ERR_NOMEM, "cast: out of memory");
-  for (int64_t i = 0; i < c->batch; i++) units[i] = vp_tensor_numel(c->in[0][i]);
-  cast_ctx cc = {c, target(c)};
-  vp_status s = vp_op_parallel(c, units, 1 << 16, cast_range, &cc);
-  free(units);
-  return s;
-}
-
-static vp_status run_gpu(const vp_op_call *c) {
-#ifdef VP_HAVE_CUDA
-  vp_bl_desc *d = calloc((size_t)c->batch, sizeof *d);
-  if (!d) return vp_fail(VP_ERR_NOMEM, "cast: out of memory");
-  for (int64_t i = 0; i < c->batch; i++) {
-    d[i].in = c->in[0][i]->data;
-    d[i].out = c->out[0][i]->data;
-    d[i].numel = vp_tensor_numel(c->in[0][i]);
-  }
-  vp_status s = vp_cuda_cast(d, c->batch, c->in[0][0]->dtype, target(c), c->stream);
-  free(d);
-  return s;
-#else
-  return vp_fail(VP_ERR_NO_DEVICE, "cast: voxpipe was built without its CUDA backend");
-#endif
-}
+static vp_status run_cpu(const vp_op_call *c) { return vp_pw_run_cpu_one(&vp_op_cast, c); }
+static vp_status run_gpu(const vp_op_call *c) { return vp_pw_run_gpu_one(&vp_op_cast, c); }
 
 const vp_op_desc vp_op_cast = {
     .name = "cast",
@@ -91,4 +44,5 @@ const vp_op_desc vp_op_cast = {
     .infer = infer,
     .run_cpu = run_cpu,
     .run_gpu = run_gpu,
+    .pointwise = stage,
 };

@@ -99,6 +99,8 @@ typedef struct vp_out_spec {
   int64_t shape[VP_MAX_NDIM];
 } vp_out_spec;
 
+struct vp_pw_stage;
+
 typedef struct vp_op_desc {
   const char *name;
   const char *doc; /* one line */
@@ -118,6 +120,10 @@ typedef struct vp_op_desc {
    * has the output's ndim). NULL: that default stands. Host-side
    * only, so the caller runs it for CPU and GPU bodies alike. */
   vp_status (*meta)(const vp_op_call *c, int64_t i);
+  /* Pointwise operators: sample i's action as one stage of the pointwise
+   * engine's per-voxel program (src/ops/pointwise.h), which lets the
+   * executor fuse a chain of them into one pass. NULL for other ops. */
+  vp_status (*pointwise)(const vp_op_call *c, int64_t i, struct vp_pw_stage *st);
 } vp_op_desc;
 
 /* The registry. */

@@ -15,14 +15,67 @@ extern const vp_op_desc vp_op_rotate, vp_op_zoom, vp_op_elastic, vp_op_elastic_g
     vp_op_random_spatial;
 /* shape operators (pad, crop_or_pad and resample_spacing on the engine) */
 extern const vp_op_desc vp_op_pad, vp_op_crop_or_pad, vp_op_transpose, vp_op_resample_spacing;
+/* stencil intensity operators */
+extern const vp_op_desc vp_op_bias_field, vp_op_erase, vp_op_gaussian_blur, vp_op_one_hot,
+    vp_op_simulate_low_resolution;
+
+/* connected components (src/ops/connected_components.c, component_filters.c) */
+extern const vp_op_desc vp_op_connected_components, vp_op_keep_largest_components,
+    vp_op_remove_small_objects;
+/* foreground-biased cropping */
+extern const vp_op_desc vp_op_random_crop_window, vp_op_random_object_bbox;
+
+/* pointwise intensity operators on the pointwise engine (src/ops/intensity.c) */
+extern const vp_op_desc vp_op_brightness, vp_op_brightness_shift, vp_op_clamp, vp_op_contrast,
+    vp_op_ct_normalize, vp_op_gamma, vp_op_normalize, vp_op_rician_noise,
+    vp_op_scale_intensity_range;
 
 /* Alphabetical, so listings and docs/ops.md read in a stable order. */
 static const vp_op_desc *const k_ops[] = {
-    &vp_op_cast, &vp_op_choice, &vp_op_coin_flip, &vp_op_crop_or_pad, &vp_op_elastic,
-    &vp_op_elastic_grid, &vp_op_flip, &vp_op_gaussian_noise, &vp_op_normal, &vp_op_pad,
-    &vp_op_random_spatial, &vp_op_random, &vp_op_resample_spacing, &vp_op_resize, &vp_op_rotate,
-    &vp_op_slice, &vp_op_combine, &vp_op_rot, &vp_op_scale, &vp_op_shear, &vp_op_trans,
-    &vp_op_transpose, &vp_op_uniform, &vp_op_warp_affine, &vp_op_zoom,
+    &vp_op_bias_field,
+    &vp_op_brightness,
+    &vp_op_brightness_shift,
+    &vp_op_cast,
+    &vp_op_choice,
+    &vp_op_clamp,
+    &vp_op_coin_flip,
+    &vp_op_connected_components,
+    &vp_op_contrast,
+    &vp_op_crop_or_pad,
+    &vp_op_ct_normalize,
+    &vp_op_elastic,
+    &vp_op_elastic_grid,
+    &vp_op_erase,
+    &vp_op_flip,
+    &vp_op_gamma,
+    &vp_op_gaussian_blur,
+    &vp_op_gaussian_noise,
+    &vp_op_keep_largest_components,
+    &vp_op_normal,
+    &vp_op_normalize,
+    &vp_op_one_hot,
+    &vp_op_pad,
+    &vp_op_random_crop_window,
+    &vp_op_random_object_bbox,
+    &vp_op_random_spatial,
+    &vp_op_random,
+    &vp_op_remove_small_objects,
+    &vp_op_resample_spacing,
+    &vp_op_resize,
+    &vp_op_rician_noise,
+    &vp_op_rotate,
+    &vp_op_scale_intensity_range,
+    &vp_op_simulate_low_resolution,
+    &vp_op_slice,
+    &vp_op_combine,
+    &vp_op_rot,
+    &vp_op_scale,
+    &vp_op_shear,
+    &vp_op_trans,
+    &vp_op_transpose,
+    &vp_op_uniform,
+    &vp_op_warp_affine,
+    &vp_op_zoom,
 };
 #define NUM_OPS ((int)(sizeof k_ops / sizeof k_ops[0]))
 

@@ -114,8 +114,8 @@ vp_status vp_resample_check(const vp_resample_desc *d, int64_t n, vp_dtype in, v
         return vp_fail(VP_ERR_INVALID_ARG, "%s: antialiasing needs linear interpolation", who);
       if (!(s->aa[a] >= 1 && s->aa[a] <= 256))
         return vp_fail(VP_ERR_INVALID_ARG,
-                       "%s: sample %lld: antialiasing width %g on axis %d is outside [1, 256]",
-                       who, (long long)i, s->aa[a], a);
+                       "%s: sample %lld: antialiasing width %g on axis %d is outside [1, 256]", who,
+                       (long long)i, s->aa[a], a);
     }
     if (s->disp.nodes) {
       for (int a = 0; a < 3; a++)
@@ -141,7 +141,7 @@ typedef struct rs_ctx {
   vp_interp interp;
   vp_border border;
   const vp_resample_desc *cur; /* the sample in hand (cubic, antialiasing) */
-  int cur_aa;                   /* it antialiases */
+  int cur_aa;                  /* it antialiases */
 } rs_ctx;
 
 /* One channel's row of values, with the dtype a constant in each case so

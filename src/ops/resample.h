@@ -147,17 +147,23 @@ int vp_resample_label_dtype(vp_dtype t);
 int vp_resample_spatial(const vp_tensor *t);
 
 /* Argument specs the front ends share (their doc lines go to docs/ops.md). */
-#define VP_RESAMPLE_BORDER_ARG                                                      \
-  {"border", VP_ARG_ENUM, "\"constant\"", 0, 0, 0, "constant|edge|reflect", 0,     \
-   "outside the input: fill (scipy 'grid-constant'), the edge voxel ('nearest') or a " \
-   "mirror ('reflect')"}
-#define VP_RESAMPLE_FILL_ARG                 \
-  {"fill", VP_ARG_FLOAT, "0", -1e300, 1e300, 0, NULL, 0, \
-   "value outside the input with border constant"}
-#define VP_RESAMPLE_DTYPE_ARG                                                       \
-  {"dtype", VP_ARG_ENUM, "\"same\"", 0, 0, 0,                                       \
-   "same|uint8|int8|uint16|int16|uint32|int32|int64|float16|float32|float64", 0,   \
-   "output dtype (same = the input's); integers round to nearest and saturate"}
+#define VP_RESAMPLE_BORDER_ARG                                                              \
+  {                                                                                         \
+    "border", VP_ARG_ENUM, "\"constant\"", 0, 0, 0, "constant|edge|reflect", 0,             \
+        "outside the input: fill (scipy 'grid-constant'), the edge voxel ('nearest') or a " \
+        "mirror ('reflect')"                                                                \
+  }
+#define VP_RESAMPLE_FILL_ARG                              \
+  {                                                       \
+    "fill", VP_ARG_FLOAT, "0", -1e300, 1e300, 0, NULL, 0, \
+        "value outside the input with border constant"    \
+  }
+#define VP_RESAMPLE_DTYPE_ARG                                                         \
+  {                                                                                   \
+    "dtype", VP_ARG_ENUM, "\"same\"", 0, 0, 0,                                        \
+        "same|uint8|int8|uint16|int16|uint32|int32|int64|float16|float32|float64", 0, \
+        "output dtype (same = the input's); integers round to nearest and saturate"   \
+  }
 
 /* Front-end helpers. The output spec of a resampling op: t's shape with its
  * sn spatial extents replaced by sp (NULL keeps them), and dtype_choice

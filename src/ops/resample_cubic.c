@@ -45,8 +45,8 @@ static vp_status load_rows(void *ctx, int64_t r) {
     const int64_t iw = vp_rs_map(w - k->pad[2], s->in_shape[2], (int)k->border);
     dst[w] = (id < 0 || ih < 0 || iw < 0)
                  ? (float)s->fill
-                 : (float)vp_cvt_load(s->in, k->in,
-                                      ch * plane + (id * s->in_shape[1] + ih) * s->in_shape[2] + iw);
+                 : (float)vp_cvt_load(
+                       s->in, k->in, ch * plane + (id * s->in_shape[1] + ih) * s->in_shape[2] + iw);
   }
   return VP_OK;
 }

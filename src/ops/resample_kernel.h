@@ -249,8 +249,7 @@ VP_HD double vp_rs_nearest_value(const void *src, vp_dtype t, int64_t off, doubl
  * float32 coefficients c (src/ops/bspline.h's layout) at x, coefficient
  * indices mapped by `border` (edge or reflect). An axis of extent 1 reads
  * its one coefficient with weight one. Sums in float, W innermost. */
-VP_HD float vp_rs_cubic_value(const float *c, const int64_t shp[3], const double x[3],
-                              int border) {
+VP_HD float vp_rs_cubic_value(const float *c, const int64_t shp[3], const double x[3], int border) {
   float w[3][4];
   int64_t j[3][4];
   for (int a = 0; a < 3; a++) {
@@ -284,8 +283,6 @@ VP_HD float vp_rs_cubic_value(const float *c, const int64_t shp[3], const double
   return acc;
 }
 
-
-
 /* Antialiased weights (resample.h's aa): the taps of axis position x for a
  * filter of width s (>= 1) and the weight of tap i. */
 VP_HD void vp_rs_aa_span(double x, double s, int area, int64_t n, int64_t *lo, int64_t *hi) {
@@ -318,9 +315,15 @@ VP_HD double vp_rs_aa_w(const vp_rs_aa_axis *A, int64_t i) {
   return A->norm == 0.0 ? 1.0 : vp_rs_aa_weight(A->x, A->s, A->area, i) / A->norm;
 }
 
+/* Taps per axis whose weights are computed once per voxel (else each
+ * tap's weight is recomputed where it is used). */
+#define VP_RS_AA_TAPS 24
+
 VP_HD double vp_rs_aa_value(const void *src, vp_dtype t, const int64_t shp[3], const double x[3],
                             const double aa[3], int area) {
   vp_rs_aa_axis A[3];
+  double wt[3][VP_RS_AA_TAPS];
+  int table = 1;
   for (int a = 0; a < 3; a++) {
     A[a].x = x[a];
     A[a].s = aa[a] > 1.0 ? aa[a] : 1.0;
@@ -328,6 +331,7 @@ VP_HD double vp_rs_aa_value(const void *src, vp_dtype t, const int64_t shp[3], c
     A[a].norm = 0.0;
     if (shp[a] == 1) {
       A[a].lo = A[a].hi = 0;
+      wt[a][0] = 1.0;
       continue;
     }
     vp_rs_aa_span(x[a], A[a].s, A[a].area, shp[a], &A[a].lo, &A[a].hi);
@@ -337,6 +341,8 @@ VP_HD double vp_rs_aa_value(const void *src, vp_dtype t, const int64_t shp[3], c
       A[a].lo = A[a].hi = x[a] < 0 ? 0 : shp[a] - 1;
       A[a].norm = 0.0;
     }
+    if (A[a].hi - A[a].lo >= VP_RS_AA_TAPS) table = 0;
+    for (int64_t i = A[a].lo; table && i <= A[a].hi; i++) wt[a][i - A[a].lo] = vp_rs_aa_w(&A[a], i);
   }
   double acc = 0.0;
   for (int64_t i = A[0].lo; i <= A[0].hi; i++) {
@@ -344,11 +350,17 @@ VP_HD double vp_rs_aa_value(const void *src, vp_dtype t, const int64_t shp[3], c
     for (int64_t j = A[1].lo; j <= A[1].hi; j++) {
       const int64_t row = (i * shp[1] + j) * shp[2];
       double a2 = 0.0;
-      for (int64_t k = A[2].lo; k <= A[2].hi; k++)
-        a2 = VP_RS_DADD(a2, VP_RS_DMUL(vp_rs_aa_w(&A[2], k), vp_cvt_load(src, t, row + k)));
-      a1 = VP_RS_DADD(a1, VP_RS_DMUL(vp_rs_aa_w(&A[1], j), a2));
+      if (table) {
+        for (int64_t k = A[2].lo; k <= A[2].hi; k++)
+          a2 = VP_RS_DADD(a2, VP_RS_DMUL(wt[2][k - A[2].lo], vp_cvt_load(src, t, row + k)));
+        a1 = VP_RS_DADD(a1, VP_RS_DMUL(wt[1][j - A[1].lo], a2));
+      } else {
+        for (int64_t k = A[2].lo; k <= A[2].hi; k++)
+          a2 = VP_RS_DADD(a2, VP_RS_DMUL(vp_rs_aa_w(&A[2], k), vp_cvt_load(src, t, row + k)));
+        a1 = VP_RS_DADD(a1, VP_RS_DMUL(vp_rs_aa_w(&A[1], j), a2));
+      }
     }
-    acc = VP_RS_DADD(acc, VP_RS_DMUL(vp_rs_aa_w(&A[0], i), a1));
+    acc = VP_RS_DADD(acc, VP_RS_DMUL(table ? wt[0][i - A[0].lo] : vp_rs_aa_w(&A[0], i), a1));
   }
   return acc;
 }

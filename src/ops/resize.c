@@ -18,8 +18,16 @@
 #include "ops/op.h"
 #include "ops/resample.h"
 
-enum { ARG_SIZE, ARG_SCALE, ARG_MODE, ARG_INTERP, ARG_DTYPE, ARG_ANTIALIAS, ARG_ROI_START,
-       ARG_ROI_END };
+enum {
+  ARG_SIZE,
+  ARG_SCALE,
+  ARG_MODE,
+  ARG_INTERP,
+  ARG_DTYPE,
+  ARG_ANTIALIAS,
+  ARG_ROI_START,
+  ARG_ROI_END
+};
 enum { AA_OFF, AA_TRIANGLE, AA_AREA };
 enum { MODE_STRETCH, MODE_NOT_LARGER, MODE_NOT_SMALLER };
 

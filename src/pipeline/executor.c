@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cuda_rt.h"
 #include "core/batch.h"
+#include "core/cuda_rt.h"
 #include "core/philox.h"
 #include "core/status.h"
 #include "core/tensor.h"
@@ -52,6 +52,11 @@ struct vp_exec {
   vp_status err;
   char err_msg[ERR_CAP];
   int producer_done;
+  /* threads inside vp_exec_next: destroy wakes them and waits until they
+   * have left before freeing (a consumer thread blocked in run while
+   * another thread destroys the pipeline) */
+  int consumers;
+  pthread_cond_t idle;
 
   /* consumer side: state of the next batch run() returns */
   int64_t st_epoch, st_index, st_iter;
@@ -59,9 +64,10 @@ struct vp_exec {
   int64_t iteration;
   slot *slots;
   int64_t load_base;
-  int64_t cur_iteration; /* of the batch being read (for the reader's crop draws) */
+  int64_t cur_iteration;  /* of the batch being read (for the reader's crop draws) */
   vp_volume_cache *cache; /* NULL without one */
   vp_exec_work work[2];
+  int *fuse_prev; /* fused pointwise chains (pipeline/fuse.c); NULL: none */
 };
 
 /* ---- work records ------------------------------------------------------ */
@@ -168,24 +174,12 @@ static vp_status alloc_output(const vp_out_spec *spec, int64_t B, vp_memkind mem
   return s;
 }
 
-static vp_status bound_values(const vp_graph *g, int n, int a, vp_tensor **src, int64_t B,
-                              vp_arg_value *out) {
-  const vp_node *node = &g->nodes[n];
-  const vp_op_desc *op = node->op;
-  const vp_arg_spec *spec = &op->args[a];
-  const char *vname = g->values[node->args[a].value].name;
+/* One sample's values of a bound argument, from a host tensor. */
+static vp_status parse_values(const vp_op_desc *op, int a, const vp_arg_spec *spec,
+                              const char *vname, const vp_tensor *t, int64_t numel, int list,
+                              int64_t i, vp_arg_value *out) {
   char text[VP_ARG_MAX_LEN * 32 + 8];
-  for (int64_t i = 0; i < B; i++) {
-    vp_tensor *t = src[i];
-    int64_t numel = vp_tensor_numel(t);
-    int list = spec->type == VP_ARG_INTS || spec->type == VP_ARG_FLOATS;
-    int64_t least = list && (spec->flags & VP_ARG_EMPTY_OK) ? 0 : 1;
-    if (t->mem == VP_MEM_DEVICE || numel < least || numel > (list ? VP_ARG_MAX_LEN : 1))
-      return vp_fail(VP_ERR_INVALID_ARG,
-                     "argument '%s' from '%s': sample %lld holds %lld value(s) (%s), %s",
-                     spec->name, vname, (long long)i, (long long)numel,
-                     t->mem == VP_MEM_DEVICE ? "on the GPU" : "on the CPU",
-                     list ? "expected at most 16 on the CPU" : "expected 1 on the CPU");
+  {
     size_t used = 0;
     if (list) text[used++] = '[';
     for (int64_t k = 0; k < numel; k++) {
@@ -215,69 +209,132 @@ static vp_status bound_values(const vp_graph *g, int n, int a, vp_tensor **src, 
       }
     }
     if (list) snprintf(text + used, sizeof text - used, "]");
-    vp_status s = vp_arg_parse(op, a, text, &out[i]);
+    vp_status s = vp_arg_parse(op, a, text, out);
     if (s != VP_OK)
       return vp_fail_prefix(s, "per-sample values from '%s', sample %lld", vname, (long long)i);
   }
   return VP_OK;
 }
 
-vp_status vp_exec_run_node(vp_exec *e, vp_exec_work *w, int n, void *stream) {
+/* A gpu node's per-sample values from a gpu value (a box from
+ * random_object_bbox feeding slice's anchor): the compute stream is waited
+ * for, once per node, and the few values copied to the host. */
+static vp_status host_copy(vp_tensor *t, void *stream, int *synced, vp_tensor **out) {
+  if (!*synced) {
+    VP_TRY(vp_cuda_stream_sync(stream));
+    *synced = 1;
+  }
+  return vp_tensor_copy_to(t, VP_MEM_HOST, -1, out);
+}
+
+static vp_status bound_values(const vp_graph *g, int n, int a, vp_tensor **src, int64_t B,
+                              void *stream, int *synced, vp_arg_value *out) {
+  const vp_node *node = &g->nodes[n];
+  const vp_op_desc *op = node->op;
+  const vp_arg_spec *spec = &op->args[a];
+  const char *vname = g->values[node->args[a].value].name;
+  for (int64_t i = 0; i < B; i++) {
+    vp_tensor *t = src[i];
+    int64_t numel = vp_tensor_numel(t);
+    int list = spec->type == VP_ARG_INTS || spec->type == VP_ARG_FLOATS;
+    int64_t least = list && (spec->flags & VP_ARG_EMPTY_OK) ? 0 : 1;
+    if (numel < least || numel > (list ? VP_ARG_MAX_LEN : 1))
+      return vp_fail(VP_ERR_INVALID_ARG,
+                     "argument '%s' from '%s': sample %lld holds %lld value(s), %s", spec->name,
+                     vname, (long long)i, (long long)numel,
+                     list ? "expected at most 16" : "expected 1");
+    vp_tensor *host = NULL;
+    if (t->mem == VP_MEM_DEVICE) {
+      VP_TRY(host_copy(t, stream, synced, &host));
+      t = host;
+    }
+    vp_status ps = parse_values(op, a, spec, vname, t, numel, list, i, &out[i]);
+    vp_tensor_release(host);
+    VP_TRY(ps);
+  }
+  return VP_OK;
+}
+
+vp_status vp_exec_node_call(vp_exec *e, vp_exec_work *w, int n, void *stream, vp_op_args *args,
+                            vp_op_call *c) {
   const vp_graph *g = e->g;
   const vp_node *node = &g->nodes[n];
   const vp_op_desc *op = node->op;
   int64_t B = e->B;
-  vp_op_args args;
-  memset(&args, 0, sizeof args);
+  int synced = 0;
+  memset(args, 0, sizeof *args);
   for (int a = 0; a < op->num_args; a++) {
     if (!node->args[a].bound) {
-      args.vals[a] = &node->args[a].constant;
+      args->vals[a] = &node->args[a].constant;
       continue;
     }
     vp_arg_value *v = malloc((size_t)B * sizeof *v);
     if (!v) return vp_fail(VP_ERR_NOMEM, "pipeline: out of memory");
     work_keep(w, v);
-    VP_TRY(bound_values(g, n, a, &w->vals[(size_t)node->args[a].value * (size_t)B], B, v));
-    args.vals[a] = v;
-    args.per_sample[a] = 1;
+    VP_TRY(bound_values(g, n, a, &w->vals[(size_t)node->args[a].value * (size_t)B], B, stream,
+                        &synced, v));
+    args->vals[a] = v;
+    args->per_sample[a] = 1;
   }
-  vp_op_call c;
-  memset(&c, 0, sizeof c);
-  c.batch = B;
+  memset(c, 0, sizeof *c);
+  c->batch = B;
   for (int k = 0; k < op->num_inputs; k++) {
     int v = node->inputs[k];
     /* a gpu node reads the staged copy of a cpu value */
     vp_tensor **src = node->gpu && !g->values[v].gpu ? w->staged : w->vals;
-    c.in[k] = &src[(size_t)v * (size_t)B];
+    c->in[k] = &src[(size_t)v * (size_t)B];
   }
   for (int k = 0; k < op->num_outputs; k++)
-    c.out[k] = &w->vals[(size_t)node->outputs[k] * (size_t)B];
-  c.args = &args;
-  c.key = vp_rng_key_make(e->o.seed, (uint32_t)n);
-  c.iteration = (uint32_t)w->iteration;
-  c.sample_base = 0;
-  c.pool = e->pool;
-  c.stream = stream;
-  c.device = node->gpu ? e->o.device : -1;
+    c->out[k] = &w->vals[(size_t)node->outputs[k] * (size_t)B];
+  c->args = args;
+  c->key = vp_rng_key_make(e->o.seed, (uint32_t)n);
+  c->iteration = (uint32_t)w->iteration;
+  c->sample_base = 0;
+  c->pool = e->pool;
+  c->stream = stream;
+  c->device = node->gpu ? e->o.device : -1;
+  return VP_OK;
+}
+
+vp_status vp_exec_alloc_outputs(vp_exec *e, vp_exec_work *w, int n, const vp_out_spec *spec) {
+  const vp_node *node = &e->g->nodes[n];
   vp_memkind mem = node->gpu ? VP_MEM_DEVICE : VP_MEM_HOST;
+  int device = node->gpu ? e->o.device : -1;
+  for (int k = 0; k < node->op->num_outputs; k++)
+    VP_TRY(alloc_output(&spec[k], e->B, mem, device,
+                        &w->vals[(size_t)node->outputs[k] * (size_t)e->B]));
+  return VP_OK;
+}
+
+const vp_graph *vp_exec_graph(const vp_exec *e) { return e->g; }
+int64_t vp_exec_batch(const vp_exec *e) { return e->B; }
+
+vp_status vp_exec_run_node(vp_exec *e, vp_exec_work *w, int n, void *stream) {
+  /* a fused pointwise chain runs whole at its last node */
+  if (vp_fuse_is_inner(e->g, e->fuse_prev, n)) return VP_OK;
+  if (vp_fuse_is_tail(e->g, e->fuse_prev, n)) return vp_fuse_run(e, w, e->fuse_prev, n, stream);
+  const vp_op_desc *op = e->g->nodes[n].op;
+  const int64_t B = e->B;
+  vp_op_args args;
+  vp_op_call c;
+  VP_TRY(vp_exec_node_call(e, w, n, stream, &args, &c));
   vp_out_spec *spec = calloc((size_t)B * VP_OP_MAX_IO, sizeof *spec);
   if (!spec) return vp_fail(VP_ERR_NOMEM, "node %d (%s): out of host memory", n, op->name);
   vp_status st = VP_OK;
   for (int64_t i = 0; i < B && st == VP_OK; i++) st = op->infer(&c, i, &spec[i * VP_OP_MAX_IO]);
-  for (int k = 0; k < op->num_outputs && st == VP_OK; k++)
-    st = alloc_output(&spec[k], B, mem, c.device, &w->vals[(size_t)node->outputs[k] * (size_t)B]);
+  if (st == VP_OK) st = vp_exec_alloc_outputs(e, w, n, spec);
   free(spec);
   VP_TRY(st);
   for (int64_t i = 0; i < B; i++) {
     for (int k = 0; k < op->num_outputs; k++) {
-      vp_tensor *t = w->vals[(size_t)node->outputs[k] * (size_t)B + (size_t)i];
+      vp_tensor *t = c.out[k][i];
       /* outputs keep the geometry of the first input when they are images
        * of the same rank (an op that changes it sets its own) */
       if (op->num_inputs > 0 && c.in[0][i]->ndim == t->ndim) vp_tensor_copy_meta(t, c.in[0][i]);
     }
     if (op->meta) VP_TRY(op->meta(&c, i));
   }
-  return node->gpu ? op->run_gpu(&c) : op->run_cpu(&c);
+  return e->g->nodes[n].gpu ? op->run_gpu(&c) : op->run_cpu(&c);
 }
 
 /* ---- reading ----------------------------------------------------------- */
@@ -327,8 +384,8 @@ static void crop_window(vp_exec *e, const int64_t sp[3], int64_t pos, vp_load_op
   for (int a = 0; a < 3; a++) {
     int64_t n = sp[a], len = r->crop[a];
     double rel = vp_u01d(u.v[a], u.v[3] ^ (uint32_t)a); /* in (0, 1) */
-    o->roi_start[a] = n >= len ? (int64_t)(rel * (double)(n - len + 1))
-                               : -(int64_t)(rel * (double)(len - n + 1));
+    o->roi_start[a] =
+        n >= len ? (int64_t)(rel * (double)(n - len + 1)) : -(int64_t)(rel * (double)(len - n + 1));
     o->roi_shape[a] = len;
   }
 }
@@ -359,7 +416,8 @@ static vp_status window_of(const vp_tensor *t, const vp_load_opts *roi, double f
   int sn = o->spatial_ndim;
   for (int a = 0; a < sn; a++)
     for (int row = 0; row < 3; row++)
-      o->affine[row * 4 + 3] += o->affine[row * 4 + (sn - 1 - a)] * (double)r.start[t->ndim - sn + a];
+      o->affine[row * 4 + 3] +=
+          o->affine[row * 4 + (sn - 1 - a)] * (double)r.start[t->ndim - sn + a];
   *out = o;
   return VP_OK;
 }
@@ -668,6 +726,11 @@ static void drain_queue(vp_exec *e) {
 void vp_exec_destroy(vp_exec *e) {
   if (!e) return;
   stop_producer(e);
+  pthread_mutex_lock(&e->lock);
+  atomic_store(&e->stop, 1);
+  pthread_cond_broadcast(&e->not_empty);
+  while (e->consumers > 0) pthread_cond_wait(&e->idle, &e->lock);
+  pthread_mutex_unlock(&e->lock);
   if (e->ring) drain_queue(e);
   free(e->ring);
   work_free(&e->work[0]);
@@ -679,7 +742,9 @@ void vp_exec_destroy(vp_exec *e) {
   vp_volume_cache_destroy(e->cache);
   pthread_cond_destroy(&e->not_full);
   pthread_cond_destroy(&e->not_empty);
+  pthread_cond_destroy(&e->idle);
   pthread_mutex_destroy(&e->lock);
+  free(e->fuse_prev);
   free(e);
 }
 
@@ -699,6 +764,7 @@ vp_status vp_exec_create(const vp_graph *g, const vp_pipeline_opts *o, vp_datase
   pthread_mutex_init(&e->lock, NULL);
   pthread_cond_init(&e->not_full, NULL);
   pthread_cond_init(&e->not_empty, NULL);
+  pthread_cond_init(&e->idle, NULL);
   atomic_init(&e->stop, 0);
   vp_status s = VP_OK;
   e->ring = calloc((size_t)e->depth, sizeof *e->ring);
@@ -709,6 +775,7 @@ vp_status vp_exec_create(const vp_graph *g, const vp_pipeline_opts *o, vp_datase
   if (s == VP_OK) s = vp_threadpool_create(o->num_threads, &e->pool);
   if (s == VP_OK && g->reader.cache_bytes)
     s = vp_volume_cache_create(g->reader.cache_bytes, &e->cache);
+  if (s == VP_OK && !o->no_fusion) s = vp_fuse_plan(g, &e->fuse_prev);
   int any_gpu = 0;
   for (int n = 0; n < g->num_nodes; n++) any_gpu |= g->nodes[n].gpu;
   if (s == VP_OK && any_gpu) s = vp_gpu_stage_create(g, o->device, e->B, &e->gpu);
@@ -731,8 +798,10 @@ vp_status vp_exec_create(const vp_graph *g, const vp_pipeline_opts *o, vp_datase
 vp_status vp_exec_next(vp_exec *e, vp_tensor **outputs, int *epoch_end) {
   size_t n = (size_t)e->g->num_outputs * (size_t)e->B;
   pthread_mutex_lock(&e->lock);
+  e->consumers++;
   while (e->count == 0 && !e->err_set && !e->producer_done && !atomic_load(&e->stop))
     pthread_cond_wait(&e->not_empty, &e->lock);
+  if (--e->consumers == 0) pthread_cond_broadcast(&e->idle);
   if (e->count > 0) {
     out_batch ob = e->ring[e->head];
     e->ring[e->head].t = NULL;

@@ -65,6 +65,23 @@ typedef struct vp_exec_work {
 /* Runs node n of the graph on a batch: infers, allocates and calls the
  * op's cpu or gpu body (on `stream`). */
 vp_status vp_exec_run_node(vp_exec *e, vp_exec_work *w, int n, void *stream);
+/* Node n's call: its arguments resolved for the batch (per-sample
+ * bindings read from w), inputs, outputs, key, stream. */
+vp_status vp_exec_node_call(vp_exec *e, vp_exec_work *w, int n, void *stream, vp_op_args *args,
+                            vp_op_call *c);
+/* Allocates node n's outputs from spec[i * VP_OP_MAX_IO + k]. */
+vp_status vp_exec_alloc_outputs(vp_exec *e, vp_exec_work *w, int n, const vp_out_spec *spec);
+const vp_graph *vp_exec_graph(const vp_exec *e);
+int64_t vp_exec_batch(const vp_exec *e);
+
+/* Pointwise fusion (fuse.c). prev[n]: the node whose output node n
+ * continues in a fused chain, -1 if none. */
+vp_status vp_fuse_plan(const vp_graph *g, int **prev);
+/* Node n ends a chain (runs it) / lies inside one (is skipped). */
+int vp_fuse_is_tail(const vp_graph *g, const int *prev, int n);
+int vp_fuse_is_inner(const vp_graph *g, const int *prev, int n);
+vp_status vp_fuse_run(vp_exec *e, vp_exec_work *w, const int *prev, int tail, void *stream);
+
 /* Keeps t (a staging buffer) until the batch is released. */
 vp_status vp_exec_work_scratch(vp_exec_work *w, vp_tensor *t);
 struct vp_threadpool *vp_exec_pool(vp_exec *e);

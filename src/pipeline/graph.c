@@ -397,7 +397,8 @@ vp_status vp_graph_check(const vp_graph *g, int device) {
     return vp_fail(VP_ERR_INVALID_ARG,
                    "pipeline: no outputs were chosen (vp_pipeline_set_outputs, or \"outputs\" in "
                    "a pipeline file)");
-  if (g->reader.cache_device && (g->reader.has_crop || (g->reader.has_roi && g->reader.roi.roi_ndim)))
+  if (g->reader.cache_device &&
+      (g->reader.has_crop || (g->reader.has_roi && g->reader.roi.roi_ndim)))
     return vp_fail(VP_ERR_INVALID_ARG,
                    "reader: a GPU cache holds whole volumes; cut windows with a gpu slice node "
                    "(rel_anchor from a uniform node) instead of random_crop or roi");
@@ -422,11 +423,12 @@ vp_status vp_graph_check(const vp_graph *g, int device) {
     for (int a = 0; a < node->op->num_args; a++) {
       if (!node->args[a].bound) continue;
       const vp_value *v = &g->values[node->args[a].value];
-      if (v->gpu) {
+      if (v->gpu && !node->gpu) {
         vp_node_label(g, v->node, from, sizeof from);
         return vp_fail(VP_ERR_INVALID_ARG,
                        "%s: argument '%s' takes per-sample values from '%s', a gpu output of %s; "
-                       "per-sample values must come from a cpu node",
+                       "a cpu node's per-sample values must come from a cpu node (make this node "
+                       "\"gpu\")",
                        who, node->op->args[a].name, v->name, from);
       }
     }

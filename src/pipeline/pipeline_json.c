@@ -118,8 +118,8 @@ static vp_status get_path(ctx *c, const char *key, const json_t *v, const char *
 /* ---- "pipeline" ------------------------------------------------------------ */
 
 static const char *const pipeline_keys[] = {
-    "batch_size",           "num_threads",      "device", "seed",
-    "prefetch_queue_depth", "skip_bad_samples", NULL};
+    "batch_size",           "num_threads",      "device",         "seed",
+    "prefetch_queue_depth", "skip_bad_samples", "fuse_pointwise", NULL};
 
 static vp_status pipeline_opts(const ctx *c, const char *where, const json_t *obj,
                                vp_pipeline_opts *o) {
@@ -146,6 +146,10 @@ static vp_status pipeline_opts(const ctx *c, const char *where, const json_t *ob
     } else if (strcmp(k, "prefetch_queue_depth") == 0) {
       VP_TRY(get_int(c, key, v, 0, 1024, &x));
       o->prefetch_queue_depth = (int)x;
+    } else if (strcmp(k, "fuse_pointwise") == 0) {
+      int fuse = 1;
+      VP_TRY(get_bool(c, key, v, &fuse));
+      o->no_fusion = !fuse;
     } else {
       VP_TRY(get_bool(c, key, v, &o->skip_bad_samples));
     }
@@ -156,10 +160,9 @@ static vp_status pipeline_opts(const ctx *c, const char *where, const json_t *ob
 /* ---- "reader" ---------------------------------------------------------------- */
 
 static const char *const reader_keys[] = {
-    "dataset_json",   "split",   "root",     "image_glob", "label_glob",
-    "file_list",      "shuffle", "shard_id", "num_shards", "stick_to_shard",
-    "pad_last_batch", "roi",     "raw",      "outputs",    "random_crop", "cache_bytes",
-    "cache_device", NULL};
+    "dataset_json", "split",    "root",        "image_glob",     "label_glob",     "file_list",
+    "shuffle",      "shard_id", "num_shards",  "stick_to_shard", "pad_last_batch", "roi",
+    "raw",          "outputs",  "random_crop", "cache_bytes",    "cache_device",   NULL};
 static const char *const roi_keys[] = {"start", "shape", "oob", "fill", NULL};
 
 static vp_status get_extents(const ctx *c, const char *key, const json_t *v, int64_t lo,
@@ -208,7 +211,7 @@ static vp_status parse_roi(const ctx *c, const json_t *v, vp_load_opts *roi) {
   return VP_OK;
 }
 
-static vp_status add_reader(ctx *c, vp_pipeline *p, const json_t *r, uint64_t seed) {
+static vp_status add_reader(ctx *c, vp_pipeline *p, const json_t *r, uint64_t seed, int cpu_only) {
   if (!r) return key_fail(c, "reader", "is required");
   if (!json_is_object(r)) return key_fail(c, "reader", "expected a JSON object");
   VP_TRY(check_keys(c, "reader", r, reader_keys));
@@ -301,8 +304,11 @@ static vp_status add_reader(ctx *c, vp_pipeline *p, const json_t *r, uint64_t se
   vp_status s =
       vp_pipeline_add_reader(p, &d, has_lo ? &lo : NULL, names[0], nnames > 1 ? names[1] : NULL);
   if (s == VP_OK && ncrop) s = vp_pipeline_set_reader_crop(p, ncrop, crop);
+  /* a CPU-only run (device -1) keeps a "gpu" cache in host memory, as it
+   * runs "gpu" nodes on the CPU */
   if (s == VP_OK && cache_bytes)
-    s = vp_pipeline_set_reader_cache(p, (size_t)cache_bytes, cache_gpu ? VP_MEM_DEVICE : VP_MEM_HOST);
+    s = vp_pipeline_set_reader_cache(p, (size_t)cache_bytes,
+                                     cache_gpu && !cpu_only ? VP_MEM_DEVICE : VP_MEM_HOST);
   if (s != VP_OK) return vp_fail_prefix(s, "%s", c->name);
   return VP_OK;
 }
@@ -411,7 +417,7 @@ static vp_status from_json(ctx *c, const json_t *root, const json_t *over, vp_pi
   vp_pipeline *p = NULL;
   vp_status s = vp_pipeline_create(&o, &p);
   if (s != VP_OK) return vp_fail_prefix(s, "%s", c->name);
-  s = add_reader(c, p, json_object_get(root, "reader"), o.seed);
+  s = add_reader(c, p, json_object_get(root, "reader"), o.seed, o.device < 0);
   if (s == VP_OK) s = add_nodes(c, p, json_object_get(root, "nodes"), o.device < 0);
   if (s == VP_OK) s = set_outputs(c, p, json_object_get(root, "outputs"));
   if (s == VP_OK) {

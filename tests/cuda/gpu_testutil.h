@@ -13,6 +13,7 @@ extern "C" {
 #include "core/convert.h"
 #include "core/cuda_rt.h"
 }
+#include "ops/op.h"
 
 #define CUDA_OK(call)                                                         \
   do {                                                                        \

@@ -20,9 +20,9 @@ extern "C" {
 #include "testutil.h"
 }
 #include "cuda/kernels.h"
+#include "gpu_testutil.h"
 #include "ops/op.h"
 #include "ops/resample.h"
-#include "gpu_testutil.h"
 
 /* Cubic spreads a NaN over its whole volume (the prefilter is global), so
  * its tests turn the NaNs off. */
@@ -51,10 +51,6 @@ static vp_tensor *make_host(vp_dtype d, int ndim, const int64_t *shape) {
   VP_ASSERT_OK(vp_tensor_set_affine(t, aff));
   return t;
 }
-
-
-
-
 
 /* The op on the CPU, through vp_ops_call on the GPU, and poisoned. */
 static void compare_op(const char *name, vp_dtype d, int big, const char *json, int exact) {

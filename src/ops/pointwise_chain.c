@@ -1,0 +1,44 @@
+/* Output specs of a pointwise chain, shared by the pipeline's fusion
+ * (src/pipeline/fuse.c) and the eager chain call (vp_ops_call_chain): each
+ * operator's infer in turn, on data-less views of the previous stage's
+ * output. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "core/tensor.h"
+#include "ops/pointwise.h"
+
+vp_status vp_pointwise_infer(const vp_op_desc *const *ops, const vp_op_call *calls, int n,
+                             vp_out_spec *spec) {
+  const int64_t B = calls[0].batch;
+  struct vp_tensor *views = calloc((size_t)B, sizeof *views);
+  vp_tensor **vp = calloc((size_t)B, sizeof *vp);
+  vp_status s = VP_OK;
+  if (!views || !vp) s = vp_fail(VP_ERR_NOMEM, "pointwise chain: out of host memory");
+  vp_tensor *const *in = calls[0].in[0];
+  for (int64_t i = 0; i < B && s == VP_OK; i++) {
+    views[i].dtype = in[i]->dtype;
+    views[i].ndim = in[i]->ndim;
+    memcpy(views[i].shape, in[i]->shape, sizeof views[i].shape);
+    views[i].mem = in[i]->mem;
+    views[i].device = in[i]->device;
+    vp[i] = &views[i];
+  }
+  for (int k = 0; k < n && s == VP_OK; k++) {
+    vp_op_call c = calls[k];
+    c.in[0] = vp;
+    for (int64_t i = 0; i < B && s == VP_OK; i++) {
+      s = ops[k]->infer(&c, i, &spec[i * VP_OP_MAX_IO]);
+      if (s != VP_OK) s = vp_fail_prefix(s, "%s (stage %d of the chain)", ops[k]->name, k);
+    }
+    for (int64_t i = 0; i < B && s == VP_OK; i++) {
+      views[i].dtype = spec[i * VP_OP_MAX_IO].dtype;
+      views[i].ndim = spec[i * VP_OP_MAX_IO].ndim;
+      memcpy(views[i].shape, spec[i * VP_OP_MAX_IO].shape, sizeof views[i].shape);
+    }
+  }
+  free(vp);
+  free(views);
+  return s;
+}

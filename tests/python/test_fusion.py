@@ -1,0 +1,112 @@
+"""Pointwise fusion in pipelines: a chain of pointwise nodes (cast,
+brightness, contrast with its statistics, gaussian noise with per-sample
+sigma, normalize, cast to float16) gives the same bytes fused (the
+default: one pass over the voxels) as run node by node
+(fuse_pointwise=False), on the CPU, and on the GPU when there is one; a
+node whose intermediate output is also a pipeline output, or read by
+another node, breaks the chain without changing any result."""
+import json
+
+import numpy as np
+import pytest
+
+import voxpipe
+
+
+@pytest.fixture
+def dataset(tmp_path, rng):
+    entries = []
+    for k in range(4):
+        shape = tuple(int(s) for s in rng.integers(12, 20, size=3))
+        img = (rng.standard_normal((2,) + shape) * 50 + 100).astype(np.float32)
+        img[:, :2] = 0  # zeros for normalize(nonzero)
+        np.save(tmp_path / f"c{k}_x.npy", img)
+        np.save(tmp_path / f"c{k}_y.npy", (img[0] > 100).astype(np.uint8))
+        entries.append({"image": f"./c{k}_x.npy", "label": f"./c{k}_y.npy"})
+    (tmp_path / "dataset.json").write_text(json.dumps({"training": entries}))
+    return tmp_path
+
+
+def chain_pipeline(root, fuse, dev, device_id, extra_output=False):
+    pipe = voxpipe.Pipeline(batch_size=2, num_threads=2, device_id=device_id, seed=11,
+                            fuse_pointwise=fuse)
+    with pipe:
+        img, lbl = voxpipe.fn.readers.dataset(root / "dataset.json", shuffle=True)
+        b = voxpipe.fn.uniform(range=[0.7, 1.3])
+        c = voxpipe.fn.uniform(range=[0.65, 1.5])
+        s = voxpipe.fn.uniform(range=[0.0, 20.0])
+        x = voxpipe.fn.cast(img, dtype="float32", device=dev)
+        x = voxpipe.fn.brightness(x, factor=b, p=0.5, device=dev)
+        mid = voxpipe.fn.contrast(x, factor=c, p=0.5, device=dev)
+        x = voxpipe.fn.gaussian_noise(mid, stddev=s, p=0.5, device=dev)
+        x = voxpipe.fn.normalize(x, nonzero=True, device=dev)
+        x = voxpipe.fn.cast(x, dtype="float16", device=dev)
+        outs = [x, lbl] + ([mid] if extra_output else [])
+        pipe.set_outputs(*outs)
+    pipe.build()
+    return pipe
+
+
+def batches(pipe, n):
+    got = []
+    for _ in range(n):
+        out = pipe.run()
+        got.append([[np.asarray(t.to("cpu") if hasattr(t, "to") else t) for t in o] for o in out])
+    return got
+
+
+def run_both(root, dev, device_id, extra_output=False):
+    a = batches(chain_pipeline(root, True, dev, device_id, extra_output), 4)
+    b = batches(chain_pipeline(root, False, dev, device_id, extra_output), 4)
+    changed = 0
+    for ba, bb in zip(a, b):
+        for oa, ob in zip(ba, bb):
+            for ta, tb in zip(oa, ob):
+                assert ta.dtype == tb.dtype and ta.shape == tb.shape
+                np.testing.assert_array_equal(ta.view(np.uint8), tb.view(np.uint8))
+        changed += int(np.any(ba[0][0] != 0))
+    assert changed > 0
+
+
+def test_fused_equals_unfused_cpu(dataset):
+    run_both(dataset, "cpu", None)
+
+
+def test_chain_broken_by_an_extra_reader(dataset):
+    run_both(dataset, "cpu", None, extra_output=True)
+
+
+def test_fused_equals_unfused_gpu(dataset):
+    if voxpipe._voxpipe.cuda_device_count() == 0:
+        pytest.skip("no GPU")
+    run_both(dataset, "gpu", 0)
+
+
+def test_eager_chain_equals_calls_one_by_one(rng):
+    xs = [(rng.standard_normal(s) * 40 + 90).astype(np.float32)
+          for s in [(2, 9, 10, 11), (2, 5, 17, 6), (2, 12, 3, 8)]]
+    ops = [("brightness", {"factor": {"per_sample": [1.1, 0.8, 1.25]}, "p": 0.7}),
+           ("contrast", {"factor": 1.3, "p": 0.7}),
+           ("gaussian_noise", {"stddev": {"per_sample": [3.0, 0.5, 9.0]}, "p": 0.7}),
+           ("gamma", {"gamma": 1.4}),
+           ("cast", {"dtype": "int16"})]
+    seed = int(rng.integers(1, 1 << 40))
+    fused = voxpipe.fn.chain(xs, ops, seed=seed)
+    one = xs
+    for k, (name, kw) in enumerate(ops):
+        one = getattr(voxpipe.fn, name)(one, seed=seed + k, **kw)
+    for a, b in zip(fused, one):
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.dtype == np.int16 and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)
+    single = voxpipe.fn_chain(xs[0], [("brightness", {"factor": 1.1, "p": 0.7}), ops[1]],
+                              seed=seed)
+    np.testing.assert_array_equal(
+        np.asarray(single),
+        np.asarray(voxpipe.fn.contrast(voxpipe.fn.brightness(xs[0], seed=seed, factor=1.1, p=0.7),
+                                       seed=seed + 1, factor=1.3, p=0.7)))
+
+
+def test_chain_refuses_non_pointwise(rng):
+    with pytest.raises(Exception, match="not a pointwise operator"):
+        voxpipe.fn.chain(np.zeros((4, 4, 4), np.float32), [("flip", {})])
