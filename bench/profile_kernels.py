@@ -35,10 +35,10 @@ def main():
     rng = np.random.default_rng(0)
     x = torch.rand((B, 1) + SHAPE, device="cuda")
     xs = [voxpipe._as_tensor(x[i]) for i in range(B)]
-    m = np.eye(3, 4)
-    m[:, :3] *= 1.1
-    m[:, 3] = [10, 40, 40]
-    mats = {"per_sample": [list(m.ravel())] * B}
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    from bench_spatial import random_matrices  # the bench's rotations: scattered gathers
+
+    mats = {"per_sample": [list(m.ravel()) for m in random_matrices(np.random.default_rng(0))]}
     lab = torch.from_numpy(blobs(rng, SHAPE)).cuda()
     small = torch.rand((2, 4, 128, 128, 128), device="cuda")
     ss = [voxpipe._as_tensor(small[i]) for i in range(2)]
@@ -62,7 +62,7 @@ def main():
         try:
             fn()
             torch.cuda.synchronize()
-            with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
                 for _ in range(5):
                     fn()
                 torch.cuda.synchronize()
@@ -71,7 +71,10 @@ def main():
             continue
         tot = collections.defaultdict(float)
         cnt = collections.Counter()
+        api = collections.defaultdict(float)
         for ev in prof.events():
+            if ev.device_type == torch.autograd.DeviceType.CPU and ev.name.startswith("cuda"):
+                api[ev.name] += ev.cpu_time_total
             if ev.device_type == torch.autograd.DeviceType.CUDA:
                 tot[ev.name[:90]] += ev.device_time_total if hasattr(ev, "device_time_total") \
                     else ev.cuda_time_total
@@ -80,6 +83,9 @@ def main():
         for k, v in sorted(tot.items(), key=lambda kv: -kv[1]):
             lines.append(f"| `{k}` | {cnt[k] / 5:.0f} | {v / 5:.1f} |")
         lines += [f"| total | | {sum(tot.values()) / 5:.1f} |", ""]
+        if api:
+            lines += ["CUDA runtime calls on the host (us per op): " + ", ".join(
+                f"{k} {v / 5:.1f}" for k, v in sorted(api.items(), key=lambda kv: -kv[1])[:6]), ""]
     text = "\n".join(lines)
     print(text)
     if a.out:

@@ -63,17 +63,36 @@ struct FilterBody {
   }
 };
 
-/* The W pass through shared memory: a block of kRows threads takes kRows
- * consecutive rows, loads them with coalesced reads, filters one row per
- * thread in shared memory (rows kept W + 1 apart, so the threads' strided
- * accesses fall in different banks) and stores them back coalesced. A
+/* Load and W pass in one kernel, through shared memory: a block takes
+ * kRows consecutive coefficient rows, reads them from the input through
+ * the border with coalesced loads (all kRowThreads threads), filters one
+ * row per thread in shared memory (rows kept W + 1 apart, so the threads'
+ * strided accesses fall in different banks) and stores them coalesced. A
  * thread per row straight in global memory would read 32 rows per warp
- * instruction, one sector each. */
+ * instruction, one sector each, and a separate load pass would write and
+ * read the whole coefficient volume once more. */
 constexpr int kRows = 32;
+constexpr int kRowThreads = 128; /* all copy; the first kRows filter */
 constexpr int64_t kMaxSharedW = 1024; /* 32 x 1025 floats: 131 KB */
 
-__global__ void __launch_bounds__(kRows)
-    rows_kernel(const int64_t *off, const CoefDesc *descs, int64_t n, int64_t total, int half) {
+/* Loads also take the input through the border (LoadBody's rule), so the
+ * coefficient volume is written once, already filtered along W. */
+__device__ __forceinline__ float load_coef(const CoefDesc &d, vp_dtype in, int border, int64_t row,
+                                           int64_t w) {
+  const int64_t hw = d.cs[0] * d.cs[1];
+  const int64_t ch = row / hw, dh = row - ch * hw;
+  const int64_t pd = dh / d.cs[1], ph = dh - pd * d.cs[1];
+  const int64_t id = vp_rs_map(pd - d.pad[0], d.in_shape[0], border);
+  const int64_t ih = vp_rs_map(ph - d.pad[1], d.in_shape[1], border);
+  const int64_t iw = vp_rs_map(w - d.pad[2], d.in_shape[2], border);
+  if (id < 0 || ih < 0 || iw < 0) return (float)d.fill;
+  const int64_t plane = d.in_shape[0] * d.in_shape[1] * d.in_shape[2];
+  return (float)vp_cvt_load(d.in, in, ch * plane + (id * d.in_shape[1] + ih) * d.in_shape[2] + iw);
+}
+
+__global__ void __launch_bounds__(kRowThreads)
+    rows_kernel(const int64_t *off, const CoefDesc *descs, int64_t n, int64_t total, int half,
+                vp_dtype in, int border) {
   extern __shared__ float sm[];
   int64_t s = 0;
   for (int64_t u = blockIdx.x; u < total; u += gridDim.x) {
@@ -84,23 +103,31 @@ __global__ void __launch_bounds__(kRows)
     const int nr = (int)(rows - r0 < kRows ? rows - r0 : kRows);
     float *g = d.coef + r0 * W;
     const int w = (int)W; /* <= kMaxSharedW */
-    for (int r = 0; r < nr; r++)
-      for (int k = (int)threadIdx.x; k < w; k += kRows) sm[r * (w + 1) + k] = g[(int64_t)r * W + k];
+    const int cnt = nr * w;   /* the rows are contiguous: one flat, coalesced copy */
+#pragma unroll 4
+    for (int k = (int)threadIdx.x; k < cnt; k += kRowThreads) {
+      const int r = k / w;
+      sm[k + r] = load_coef(d, in, border, r0 + r, k - r * w);
+    }
     __syncthreads();
     if ((int)threadIdx.x < nr) vp_bspline_line(sm + threadIdx.x * (w + 1), W, 1, half);
     __syncthreads();
-    for (int r = 0; r < nr; r++)
-      for (int k = (int)threadIdx.x; k < w; k += kRows) g[(int64_t)r * W + k] = sm[r * (w + 1) + k];
+#pragma unroll 4
+    for (int k = (int)threadIdx.x; k < cnt; k += kRowThreads) {
+      const int r = k / w;
+      g[k] = sm[k + r];
+    }
     __syncthreads();
   }
 }
 
-vp_status run_rows(const CoefDesc *d, int64_t n, int half, cudaStream_t st) {
+vp_status run_rows(const CoefDesc *d, int64_t n, int half, vp_dtype in, int border,
+                   cudaStream_t st) {
   int64_t *units = (int64_t *)calloc((size_t)n, sizeof *units);
   if (!units) return vp_fail(VP_ERR_NOMEM, "resample (GPU): out of host memory");
   int64_t maxw = 1;
   for (int64_t i = 0; i < n; i++) {
-    if (!d[i].coef || d[i].cs[2] < 2) continue;
+    if (!d[i].coef) continue; /* (a W of 1 is loaded, and its filter does nothing) */
     units[i] = (d[i].channels * d[i].cs[0] * d[i].cs[1] + kRows - 1) / kRows;
     if (d[i].cs[2] > maxw) maxw = d[i].cs[2];
   }
@@ -113,8 +140,8 @@ vp_status run_rows(const CoefDesc *d, int64_t n, int half, cudaStream_t st) {
       cudaFuncSetAttribute(rows_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (e == cudaSuccess && t.total > 0) {
     const unsigned blocks = (unsigned)(t.total < (1 << 20) ? t.total : (1 << 20));
-    rows_kernel<<<blocks, kRows, smem, st>>>(t.offsets, (const CoefDesc *)t.descs, t.n, t.total,
-                                             half);
+    rows_kernel<<<blocks, kRowThreads, smem, st>>>(t.offsets, (const CoefDesc *)t.descs, t.n,
+                                                   t.total, half, in, border);
     e = cudaGetLastError();
   }
   vp_bl_free(&t, st);
@@ -180,12 +207,15 @@ extern "C" vp_status vp_cuda_resample_cubic(const vp_resample_desc *d, int64_t n
       at += units[i];
       vp_resample_cubic_desc(&d[i], border, cd[i].coef, &rd[i]);
     }
-    s = run_batched(cd, n, units, st, LoadBody{in, (int)border});
     int64_t maxw = 0;
     for (int64_t i = 0; i < n; i++)
       if (cd[i].coef && cd[i].cs[2] > maxw) maxw = cd[i].cs[2];
+    /* rows that fit shared memory load and filter along W in one kernel */
     const int rows_shared = maxw <= kMaxSharedW;
-    if (s == VP_OK && rows_shared) s = run_rows(cd, n, border != VP_BORDER_CONSTANT, st);
+    if (rows_shared)
+      s = run_rows(cd, n, border != VP_BORDER_CONSTANT, in, (int)border, st);
+    else
+      s = run_batched(cd, n, units, st, LoadBody{in, (int)border});
     for (int a = rows_shared ? 1 : 2; a >= 0 && s == VP_OK; a--) {
       for (int64_t i = 0; i < n; i++)
         units[i] = cd[i].cs[a] >= 2 && cd[i].coef

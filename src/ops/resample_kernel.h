@@ -248,7 +248,8 @@ VP_HD double vp_rs_nearest_value(const void *src, vp_dtype t, int64_t off, doubl
 /* Cubic's coefficient stage (VP_INTERP_CUBIC_COEF): the B-spline of the
  * float32 coefficients c (src/ops/bspline.h's layout) at x, coefficient
  * indices mapped by `border` (edge or reflect). An axis of extent 1 reads
- * its one coefficient with weight one. Sums in float, W innermost. */
+ * its one coefficient with weight one (its other taps weigh exactly 0).
+ * Sums in float, W innermost. */
 VP_HD float vp_rs_cubic_value(const float *c, const int64_t shp[3], const double x[3], int border) {
   float w[3][4];
   int64_t j[3][4];
@@ -268,14 +269,24 @@ VP_HD float vp_rs_cubic_value(const float *c, const int64_t shp[3], const double
       j[a][k] = vp_rs_map(b + k, shp[a], border);
     }
   }
-  const int nd = shp[0] == 1 ? 1 : 4, nh = shp[1] == 1 ? 1 : 4, nw = shp[2] == 1 ? 1 : 4;
+  /* fixed trip counts, so the index and weight arrays stay in registers;
+   * an extent-1 axis adds its zero-weight taps as exact zeros */
   float acc = 0.0f;
-  for (int p = 0; p < nd; p++) {
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+  for (int p = 0; p < 4; p++) {
     float ah = 0.0f;
-    for (int q = 0; q < nh; q++) {
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+    for (int q = 0; q < 4; q++) {
       const float *row = c + (j[0][p] * shp[1] + j[1][q]) * shp[2];
       float aw = 0.0f;
-      for (int r = 0; r < nw; r++) aw = VP_RS_FADD(aw, VP_RS_FMUL(w[2][r], row[j[2][r]]));
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+      for (int r = 0; r < 4; r++) aw = VP_RS_FADD(aw, VP_RS_FMUL(w[2][r], row[j[2][r]]));
       ah = VP_RS_FADD(ah, VP_RS_FMUL(w[1][q], aw));
     }
     acc = VP_RS_FADD(acc, VP_RS_FMUL(w[0][p], ah));
