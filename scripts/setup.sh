@@ -4,7 +4,7 @@
 set -euo pipefail
 
 APT_PACKAGES=(cmake pkg-config libdeflate-dev zlib1g-dev libpng-dev libjansson-dev
-              libcmocka-dev libdlpack-dev clang libclang-rt-14-dev)
+              libcmocka-dev libdlpack-dev clang libclang-rt-14-dev valgrind)
 PY_MODULES=(numpy scipy nibabel pytest)
 
 missing=()
