@@ -11,7 +11,7 @@
 #   3. the reliability fuzz targets (gzip, pipeline_json, op_args), in
 #      parallel, FUZZ_SECONDS each (default 60; 0 skips them, e.g. when
 #      .ci/run's fuzz loop already ran them).
-# About 3 minutes on 2 cores when the build directories exist (5 from
+# 2.5 minutes on 2 cores when the build directories exist (5 from
 # scratch).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -161,6 +161,10 @@ int64_t vp_dataset_size(const vp_dataset *d) { return d ? d->list.num_cases : 0;
  * does not divide S: this is the size of the epoch at the position. */
 int64_t vp_dataset_epoch_size(const vp_dataset *d) { return d ? epoch_size_of(d, d->epoch) : 0; }
 
+int64_t vp_dataset_epoch_size_at(const vp_dataset *d, int64_t epoch) {
+  return d ? epoch_size_of(d, epoch) : 0;
+}
+
 int vp_dataset_num_modalities(const vp_dataset *d) { return d ? d->list.num_modalities : 0; }
 
 const char *vp_dataset_image_path(const vp_dataset *d, int64_t case_index, int modality) {

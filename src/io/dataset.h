@@ -36,5 +36,8 @@ void vp_case_list_free(vp_case_list *l);
 /* The permutation of epoch `epoch` of `n` cases (Fisher-Yates on Philox):
  * a pure function of (seed, epoch, n). order must hold n values. */
 void vp_dataset_permutation(uint64_t seed, int64_t epoch, int64_t n, int64_t *order);
+/* The shard's epoch size in a given epoch (vp_dataset_epoch_size reads the
+ * dataset's current epoch, which the executor's producer moves). */
+int64_t vp_dataset_epoch_size_at(const vp_dataset *d, int64_t epoch);
 
 #endif

@@ -12,6 +12,7 @@
 #include "core/status.h"
 #include "core/tensor.h"
 #include "core/threadpool.h"
+#include "io/dataset.h"
 #include "io/region.h"
 #include "pipeline/volume_cache.h"
 
@@ -872,7 +873,15 @@ vp_status vp_exec_seek(vp_exec *e, int64_t epoch, int64_t index, int64_t iterati
   return VP_OK;
 }
 
-int64_t vp_exec_epoch_size(const vp_exec *e) { return vp_dataset_epoch_size(e->ds); }
+/* From the consumer's epoch, under the lock: the producer moves the
+ * dataset's own position (and epoch) ahead while batches are prefetched. */
+int64_t vp_exec_epoch_size(const vp_exec *e) {
+  vp_exec *m = (vp_exec *)e;
+  pthread_mutex_lock(&m->lock);
+  int64_t epoch = m->st_epoch;
+  pthread_mutex_unlock(&m->lock);
+  return vp_dataset_epoch_size_at(e->ds, epoch);
+}
 
 vp_threadpool *vp_exec_pool(vp_exec *e) { return e->pool; }
 
