@@ -209,6 +209,67 @@ static void store_row(void *dst, vp_dtype t, int64_t at, const double *val, int6
   }
 }
 
+/* Linear float32 -> float32 rows, the common case of warps and resizes,
+ * without the general path's corner table: a voxel whose eight corners lie
+ * inside the input reads them straight from its first corner's offset;
+ * the others take the general setup. The arithmetic is
+ * vp_rs_linear_value's (float lerps, W then H then D, a zero weight taking
+ * the first corner alone), so the bits are the general path's. */
+typedef struct f32_row {
+  int64_t *base; /* first corner's offset; -1: a border voxel */
+  float *t;      /* 3 per voxel */
+  vp_rs_lin *lin; /* border voxels' general setup */
+} f32_row;
+
+static inline float lerp_f(float a, float b, float tb) {
+  return tb == 0.0f ? a : VP_RS_FADD(VP_RS_FMUL(VP_RS_FADD(1.0f, -tb), a), VP_RS_FMUL(tb, b));
+}
+
+static void f32_setup(const vp_resample_desc *s, const double *xd, const double *xh,
+                      const double *xw, int64_t W, vp_border border, f32_row *row) {
+  const int64_t n0 = s->in_shape[0], n1 = s->in_shape[1], n2 = s->in_shape[2];
+  for (int64_t w = 0; w < W; w++) {
+    const double x[3] = {vp_rs_clamp_coord(xd[w]), vp_rs_clamp_coord(xh[w]),
+                         vp_rs_clamp_coord(xw[w])};
+    const double f0 = floor(x[0]), f1 = floor(x[1]), f2 = floor(x[2]);
+    const int64_t i0 = (int64_t)f0, i1 = (int64_t)f1, i2 = (int64_t)f2;
+    const double t0 = VP_RS_DADD(x[0], -f0), t1 = VP_RS_DADD(x[1], -f1), t2 = VP_RS_DADD(x[2], -f2);
+    /* inside: every corner the lerps read (the second one only when its
+     * weight is not zero) */
+    const int in0 = i0 >= 0 && i0 + (t0 != 0.0) < n0, in1 = i1 >= 0 && i1 + (t1 != 0.0) < n1,
+              in2 = i2 >= 0 && i2 + (t2 != 0.0) < n2;
+    if (in0 && in1 && in2) {
+      row->base[w] = (i0 * n1 + i1) * n2 + i2;
+      row->t[3 * w] = (float)t0;
+      row->t[3 * w + 1] = (float)t1;
+      row->t[3 * w + 2] = (float)t2;
+    } else {
+      row->base[w] = -1;
+      const double pt[3] = {xd[w], xh[w], xw[w]};
+      vp_rs_linear_setup(s->in_shape, pt, border, &row->lin[w]);
+    }
+  }
+}
+
+static void f32_gather(const vp_resample_desc *s, const float *src, const f32_row *row, int64_t W,
+                       float *dst) {
+  const int64_t sh = s->in_shape[2], sd = s->in_shape[1] * s->in_shape[2];
+  for (int64_t w = 0; w < W; w++) {
+    const int64_t b = row->base[w];
+    if (b < 0) {
+      dst[w] = (float)vp_rs_linear_value(src, VP_F32, &row->lin[w], s->fill);
+      continue;
+    }
+    const float td = row->t[3 * w], th = row->t[3 * w + 1], tw = row->t[3 * w + 2];
+    const float *p = src + b;
+    /* a zero weight never reads its (possibly outside) second corner */
+    const int64_t ow = tw != 0.0f, oh = th != 0.0f ? sh : 0, od = td != 0.0f ? sd : 0;
+    const float a = lerp_f(p[0], p[ow], tw), bb = lerp_f(p[oh], p[oh + ow], tw);
+    const float c = lerp_f(p[od], p[od + ow], tw), e = lerp_f(p[od + oh], p[od + oh + ow], tw);
+    dst[w] = lerp_f(lerp_f(a, bb, th), lerp_f(c, e, th), td);
+  }
+}
+
 static vp_status rs_piece(void *ctx, int64_t p) {
   const rs_ctx *c = ctx;
   int64_t lo = 0, hi = c->n - 1; /* the last sample whose first piece <= p */
@@ -230,9 +291,18 @@ static vp_status rs_piece(void *ctx, int64_t p) {
   const int linear = c->interp != VP_INTERP_NEAREST; /* label mode shares its neighbours */
   const int aa = s->aa[0] != 0 || s->aa[1] != 0 || s->aa[2] != 0;
 
+  const int f32 = c->interp == VP_INTERP_LINEAR && !aa && c->in == VP_F32 && c->out == VP_F32 &&
+                  s->in != NULL;
   double *x = malloc((size_t)W * 4 * sizeof *x);
   void *idx = malloc((size_t)W * (linear ? sizeof(vp_rs_lin) : sizeof(int64_t)));
-  if (!x || !idx) {
+  f32_row frow = {NULL, NULL, (vp_rs_lin *)idx};
+  if (f32) {
+    frow.base = malloc((size_t)W * sizeof *frow.base);
+    frow.t = malloc((size_t)W * 3 * sizeof *frow.t);
+  }
+  if (!x || !idx || (f32 && (!frow.base || !frow.t))) {
+    free(frow.base);
+    free(frow.t);
     free(x);
     free(idx);
     return vp_fail(VP_ERR_NOMEM, "resample: out of memory for a row of %lld voxels", (long long)W);
@@ -245,6 +315,9 @@ static vp_status rs_piece(void *ctx, int64_t p) {
       const double bd = vp_rs_row_base(s->M, 0, (double)d, (double)h);
       const double bh = vp_rs_row_base(s->M, 1, (double)d, (double)h);
       const double bw = vp_rs_row_base(s->M, 2, (double)d, (double)h);
+#if defined(__GNUC__)
+#pragma GCC ivdep
+#endif
       for (int64_t w = 0; w < W; w++) {
         xd[w] = vp_rs_coord(s->M, 0, bd, (double)w);
         xh[w] = vp_rs_coord(s->M, 1, bh, (double)w);
@@ -258,6 +331,17 @@ static vp_status rs_piece(void *ctx, int64_t p) {
         xh[w] = pt[1];
         xw[w] = pt[2];
       }
+    }
+    if (f32) {
+      f32_setup(s, xd, xh, xw, W, c->border, &frow);
+      if (s->channels == 1) {
+        f32_gather(s, (const float *)s->in, &frow, W, (float *)s->out + r * W);
+        continue;
+      }
+      for (int64_t ch = 0; ch < s->channels; ch++)
+        f32_gather(s, (const float *)s->in + ch * in_plane, &frow, W,
+                   (float *)s->out + ch * out_plane + r * W);
+      continue;
     }
     for (int64_t w = 0; w < W && c->interp != VP_INTERP_CUBIC_COEF && !aa; w++) {
       const double pt[3] = {xd[w], xh[w], xw[w]};
@@ -276,6 +360,8 @@ static vp_status rs_piece(void *ctx, int64_t p) {
       store_row(s->out, c->out, ch * out_plane + r * W, val, W);
     }
   }
+  free(frow.base);
+  free(frow.t);
   free(x);
   free(idx);
   return VP_OK;

@@ -146,3 +146,25 @@ def test_resize_modes_and_errors(rng):
     assert voxpipe.fn.resize(x, scale=[2.0]).shape == (20, 40, 80)
     with pytest.raises(Exception, match="not both"):
         voxpipe.fn.resize(x, scale=[2.0], size=[1, 2, 3])
+
+
+@pytest.mark.parametrize("border", ["constant", "edge", "reflect"])
+def test_float32_linear_fast_path_matches_general_path(rng, border):
+    """float32 -> float32 linear takes a row fast path on the CPU; its bits must
+    be those of the general path (float32 -> float64 output, rounded back)."""
+    for _ in range(3):
+        in_shape = tuple(int(v) for v in rng.integers(1, 20, 3))
+        out_shape = tuple(int(v) for v in rng.integers(1, 20, 3))
+        x = rng.uniform(-100, 100, (2,) + in_shape).astype(np.float32)
+        x[0, 0, 0, 0] = np.inf
+        m = random_map(rng, in_shape, out_shape)
+        m[:, 3] = np.round(m[:, 3])  # some coordinates on voxel centres: zero weights
+        args = dict(matrix=m.ravel().tolist(), size=list(out_shape), border=border, fill=2.5)
+        fast = np.asarray(voxpipe.fn.warp_affine(x, **args))
+        general = np.asarray(voxpipe.fn.warp_affine(x, dtype="float64", **args)).astype(np.float32)
+        assert fast.dtype == np.float32
+        np.testing.assert_array_equal(fast.view(np.uint32), general.view(np.uint32))
+    y = rng.uniform(-1, 1, (7, 9, 11)).astype(np.float32)
+    fast = np.asarray(voxpipe.fn.resize(y, size=[13, 4, 20]))
+    general = np.asarray(voxpipe.fn.resize(y, size=[13, 4, 20], dtype="float64")).astype(np.float32)
+    np.testing.assert_array_equal(fast.view(np.uint32), general.view(np.uint32))
