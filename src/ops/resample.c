@@ -216,14 +216,10 @@ static void store_row(void *dst, vp_dtype t, int64_t at, const double *val, int6
  * vp_rs_linear_value's (float lerps, W then H then D, a zero weight taking
  * the first corner alone), so the bits are the general path's. */
 typedef struct f32_row {
-  int64_t *base; /* first corner's offset; -1: a border voxel */
-  float *t;      /* 3 per voxel */
+  int64_t *base;  /* first corner's offset; -1: a border voxel */
+  float *t;       /* 3 per voxel */
   vp_rs_lin *lin; /* border voxels' general setup */
 } f32_row;
-
-static inline float lerp_f(float a, float b, float tb) {
-  return tb == 0.0f ? a : VP_RS_FADD(VP_RS_FMUL(VP_RS_FADD(1.0f, -tb), a), VP_RS_FMUL(tb, b));
-}
 
 static void f32_setup(const vp_resample_desc *s, const double *xd, const double *xh,
                       const double *xw, int64_t W, vp_border border, f32_row *row) {
@@ -261,12 +257,9 @@ static void f32_gather(const vp_resample_desc *s, const float *src, const f32_ro
       continue;
     }
     const float td = row->t[3 * w], th = row->t[3 * w + 1], tw = row->t[3 * w + 2];
-    const float *p = src + b;
     /* a zero weight never reads its (possibly outside) second corner */
-    const int64_t ow = tw != 0.0f, oh = th != 0.0f ? sh : 0, od = td != 0.0f ? sd : 0;
-    const float a = lerp_f(p[0], p[ow], tw), bb = lerp_f(p[oh], p[oh + ow], tw);
-    const float c = lerp_f(p[od], p[od + ow], tw), e = lerp_f(p[od + oh], p[od + oh + ow], tw);
-    dst[w] = lerp_f(lerp_f(a, bb, th), lerp_f(c, e, th), td);
+    dst[w] = vp_rs_trilinear_f32(src + b, td != 0.0f ? sd : 0, th != 0.0f ? sh : 0, tw != 0.0f, td,
+                                 th, tw);
   }
 }
 
@@ -291,8 +284,8 @@ static vp_status rs_piece(void *ctx, int64_t p) {
   const int linear = c->interp != VP_INTERP_NEAREST; /* label mode shares its neighbours */
   const int aa = s->aa[0] != 0 || s->aa[1] != 0 || s->aa[2] != 0;
 
-  const int f32 = c->interp == VP_INTERP_LINEAR && !aa && c->in == VP_F32 && c->out == VP_F32 &&
-                  s->in != NULL;
+  const int f32 =
+      c->interp == VP_INTERP_LINEAR && !aa && c->in == VP_F32 && c->out == VP_F32 && s->in != NULL;
   double *x = malloc((size_t)W * 4 * sizeof *x);
   void *idx = malloc((size_t)W * (linear ? sizeof(vp_rs_lin) : sizeof(int64_t)));
   f32_row frow = {NULL, NULL, (vp_rs_lin *)idx};

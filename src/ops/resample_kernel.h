@@ -200,6 +200,23 @@ VP_HD double vp_rs_linear_value(const void *src, vp_dtype t, const vp_rs_lin *L,
   return v[0];
 }
 
+/* Linear on float32 data whose eight corners lie inside the input: the
+ * first corner at p, the second corner along D, H, W at od, oh, ow
+ * elements (0 where that axis' weight is 0, so an outside neighbour is
+ * never read), weights td, th, tw. vp_rs_linear_value's float arithmetic
+ * in its order (W, then H, then D; a zero weight takes the first value),
+ * so the bits are the same: the CPU's and GPU's interior fast paths. */
+VP_HD float vp_rs_lerpf(float a, float b, float tb) {
+  return tb == 0.0f ? a : VP_RS_FADD(VP_RS_FMUL(VP_RS_FADD(1.0f, -tb), a), VP_RS_FMUL(tb, b));
+}
+VP_HD float vp_rs_trilinear_f32(const float *p, int64_t od, int64_t oh, int64_t ow, float td,
+                                float th, float tw) {
+  const float a = vp_rs_lerpf(p[0], p[ow], tw), b = vp_rs_lerpf(p[oh], p[oh + ow], tw);
+  const float c = vp_rs_lerpf(p[od], p[od + ow], tw),
+              e = vp_rs_lerpf(p[od + oh], p[od + oh + ow], tw);
+  return vp_rs_lerpf(vp_rs_lerpf(a, b, th), vp_rs_lerpf(c, e, th), td);
+}
+
 /* Label mode (resample.h's VP_INTERP_LABEL) on linear's neighbours: the
  * corner weights are linear's products (1 - t) or t per axis, summed per
  * distinct label in corner order and compared, so the result is a label
