@@ -29,7 +29,6 @@ extern "C" {
 #define VP_BL_FLIP_D 1u
 #define VP_BL_FLIP_H 2u
 #define VP_BL_FLIP_W 4u
-#define VP_BL_APPLY 8u /* noise: this sample is changed */
 
 /* One sample. Shapes are normalised to (outer, D, H, W): the leading
  * non-spatial axes merged into `outer`, missing spatial axes 1. Plain data,
@@ -43,7 +42,6 @@ typedef struct vp_bl_desc {
   int64_t numel;    /* output elements */
   uint32_t flags;
   uint32_t sample; /* the Philox counter's sample index */
-  double param[2]; /* noise: mean, stddev */
   uint64_t fill;   /* slice: the fill value's bytes in the output dtype */
 } vp_bl_desc;
 
@@ -53,25 +51,6 @@ static inline void vp_bl_shape4(int ndim, const int64_t *shape, int sn, int64_t 
   out[0] = out[1] = out[2] = out[3] = 1;
   for (int a = 0; a < ndim - sn; a++) out[0] *= shape[a];
   for (int k = 0; k < sn; k++) out[3 - k] = shape[ndim - 1 - k];
-}
-
-/* Gaussian noise on element e: the one definition for the CPU and GPU
- * bodies. Float16 and float32 add in float, float64 and the integer types
- * in double (integers then round to nearest even and saturate). */
-VP_HD void vp_noise_elem(const void *in, void *out, vp_dtype t, int64_t e, double mean,
-                         double stddev, float z) {
-  switch (t) {
-    case VP_F32:
-      ((float *)out)[e] = ((const float *)in)[e] + ((float)mean + (float)stddev * z);
-      break;
-    case VP_F16: {
-      float x = vp_cvt_half_to_float(((const uint16_t *)in)[e]);
-      ((uint16_t *)out)[e] = vp_cvt_float_to_half(x + ((float)mean + (float)stddev * z));
-      break;
-    }
-    case VP_F64: ((double *)out)[e] = ((const double *)in)[e] + (mean + stddev * (double)z); break;
-    default: vp_cvt_store(out, t, e, vp_cvt_load(in, t, e) + (mean + stddev * (double)z)); break;
-  }
 }
 
 #ifdef __cplusplus
