@@ -24,6 +24,16 @@ void vp_cuda_stream_destroy(vp_stream s);
 vp_status vp_cuda_stream_sync(vp_stream s);
 vp_status vp_cuda_set_device(int device);
 
+/* src/core/cuda_upload.c. Every stream-ordered device allocation of the
+ * library goes through vp_cuda_malloc_async (so the fault injector of
+ * core/memory.h reaches it); release with cudaFreeAsync on a stream
+ * ordered after the last use. `what` names the caller in messages. */
+vp_status vp_cuda_malloc_async(void **out, size_t bytes, vp_stream s, const char *what);
+/* Host-to-device copy of `bytes` on stream s that never blocks the host on
+ * the stream's queued work: tables up to 64 KiB are staged in a pinned
+ * ring; `src` may be reused as soon as the call returns. */
+vp_status vp_cuda_upload(void *dst, const void *src, size_t bytes, vp_stream s, const char *what);
+
 #ifdef VP_HAVE_CUDA
 #include <cuda_runtime_api.h>
 /* Turns a cudaError_t into a status with "what: cudaErrorX (text)". */

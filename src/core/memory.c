@@ -33,6 +33,25 @@ static int injected_alloc_failure(size_t bytes) {
   return atomic_fetch_sub(&g_fail_budget, 1) <= 0;
 }
 
+static atomic_int g_dev_armed;
+static _Atomic int64_t g_dev_budget, g_dev_count;
+
+void vp_debug_fail_device_alloc_after(int64_t n) {
+  atomic_store(&g_dev_armed, 0);
+  atomic_store(&g_dev_count, 0);
+  atomic_store(&g_dev_budget, n);
+  if (n >= 0) atomic_store(&g_dev_armed, 1);
+}
+
+int64_t vp_debug_device_alloc_count(void) { return atomic_load(&g_dev_count); }
+
+int vp_mem_injected_device_failure(size_t bytes) {
+  (void)bytes;
+  if (!atomic_load_explicit(&g_dev_armed, memory_order_relaxed)) return 0;
+  atomic_fetch_add(&g_dev_count, 1);
+  return atomic_fetch_sub(&g_dev_budget, 1) <= 0;
+}
+
 /* Bytes of physical memory, 0 when unknown. A host request larger than
  * the machine fails here, before the allocator: with overcommit it could
  * otherwise succeed and kill the process (OOM) once the pages are touched,
@@ -69,8 +88,14 @@ vp_status vp_mem_alloc(vp_memkind kind, int device, size_t bytes, void **out) {
       return VP_OK;
     }
     case VP_MEM_PINNED:
+      if (injected_alloc_failure(bytes))
+        return vp_fail(VP_ERR_NOMEM, "pinned allocation of %zu bytes failed (injected fault)",
+                       bytes);
       return vp_cuda_pinned_alloc(bytes, out);
     case VP_MEM_DEVICE:
+      if (vp_mem_injected_device_failure(bytes))
+        return vp_fail(VP_ERR_NOMEM, "device allocation of %zu bytes failed (injected fault)",
+                       bytes);
       return vp_cuda_device_alloc(device, bytes, out);
   }
   return vp_fail(VP_ERR_INVALID_ARG, "unknown memory kind %d", (int)kind);

@@ -33,4 +33,13 @@ int64_t vp_debug_alloc_count(void);
  * ("(injected fault)"); 0 disarms. */
 void vp_debug_fail_alloc_larger_than(size_t bytes);
 
+/* Test hook: the same for device allocations (vp_mem_alloc of
+ * VP_MEM_DEVICE and the stream-ordered vp_cuda_malloc_async behind every
+ * kernel's workspace): after n more succeed, every later one fails with
+ * VP_ERR_NOMEM until disarmed with n < 0. */
+void vp_debug_fail_device_alloc_after(int64_t n);
+int64_t vp_debug_device_alloc_count(void);
+/* Internal: 1 when the device injector fails this allocation. */
+int vp_mem_injected_device_failure(size_t bytes);
+
 #endif

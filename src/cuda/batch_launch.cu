@@ -42,19 +42,18 @@ vp_status vp_bl_upload(const void *descs, size_t desc_size, int64_t n, const int
   }
   memcpy(host + off_bytes, descs, (size_t)n * desc_size);
   void *dev = NULL;
-  cudaError_t e = cudaMallocAsync(&dev, bytes, s);
-  if (e != cudaSuccess) {
+  vp_status st = vp_cuda_malloc_async(&dev, bytes, s, "batched launch: sample table");
+  if (st != VP_OK) {
     free(host);
-    return vp_cuda_status(e, "batched launch: cudaMallocAsync of the sample table");
+    return st;
   }
-  /* from pageable memory the call returns once the bytes are staged, so
-   * the host buffer may go right away */
-  e = cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, s);
+  /* the upload copies the bytes before returning: the host buffer may go */
+  st = vp_cuda_upload(dev, host, bytes, s, "batched launch: sample table");
   int64_t total = off[n];
   free(host);
-  if (e != cudaSuccess) {
+  if (st != VP_OK) {
     (void)cudaFreeAsync(dev, s);
-    return vp_cuda_status(e, "batched launch: cudaMemcpyAsync of the sample table");
+    return st;
   }
   out->dev = dev;
   out->offsets = (const int64_t *)dev;

@@ -36,15 +36,13 @@ unsigned blocks_for(int64_t work, int64_t n) {
  * cudaFreeAsync. */
 vp_status upload(const void *host, size_t bytes, cudaStream_t s, void **dev, const char *what) {
   *dev = NULL;
-  cudaError_t e = cudaMallocAsync(dev, bytes ? bytes : 1, s);
-  if (e != cudaSuccess) return vp_cuda_status(e, what);
-  e = cudaMemcpyAsync(*dev, host, bytes, cudaMemcpyHostToDevice, s);
-  if (e != cudaSuccess) {
+  VP_TRY(vp_cuda_malloc_async(dev, bytes, s, what));
+  vp_status st = vp_cuda_upload(*dev, host, bytes, s, what);
+  if (st != VP_OK) {
     (void)cudaFreeAsync(*dev, s);
     *dev = NULL;
-    return vp_cuda_status(e, what);
   }
-  return VP_OK;
+  return st;
 }
 
 vp_status launched(const char *what) {
@@ -313,8 +311,7 @@ extern "C" vp_status vp_cuda_obb_objects(const vp_obb_gpu_sample *smp, int64_t n
   size_t box_bytes = ((size_t)(n * cap) * 6 * 8 + 255) & ~(size_t)255;
   char *buf = NULL;
   if (st == VP_OK) {
-    cudaError_t e = cudaMallocAsync((void **)&buf, lab_bytes + box_bytes + ws, s);
-    if (e != cudaSuccess) st = vp_cuda_status(e, "random_object_bbox: cudaMallocAsync");
+    st = vp_cuda_malloc_async((void **)&buf, lab_bytes + box_bytes + ws, s, "random_object_bbox");
   }
   void *dev = NULL;
   if (st == VP_OK) {
@@ -408,9 +405,9 @@ extern "C" vp_status vp_cuda_crop_window(const vp_cw_sample *smp, const void *co
   size_t cc_bytes = (size_t)chunks * 8, h_bytes = (size_t)n * 256 * 8;
   size_t v_bytes = 256 * 4, w_bytes = 256 * 8;
   char *buf = NULL;
-  vp_status st = VP_OK;
-  cudaError_t e = cudaMallocAsync((void **)&buf, cc_bytes + h_bytes + v_bytes + w_bytes, s);
-  if (e != cudaSuccess) st = vp_cuda_status(e, "random_crop_window: cudaMallocAsync");
+  cudaError_t e = cudaSuccess;
+  vp_status st = vp_cuda_malloc_async((void **)&buf, cc_bytes + h_bytes + v_bytes + w_bytes, s,
+                                      "random_crop_window");
   void *dev = NULL;
   if (st == VP_OK) {
     int64_t at = 0;
@@ -426,10 +423,9 @@ extern "C" vp_status vp_cuda_crop_window(const vp_cw_sample *smp, const void *co
     double *w_dev = (double *)(buf + cc_bytes + h_bytes + v_bytes);
     st = upload(d, (size_t)n * sizeof *d, s, &dev, "random_crop_window: upload");
     if (st == VP_OK && nv > 0) {
-      e = cudaMemcpyAsync(vals_dev, values, (size_t)nv * 4, cudaMemcpyHostToDevice, s);
-      if (e == cudaSuccess && weights)
-        e = cudaMemcpyAsync(w_dev, weights, (size_t)nv * 8, cudaMemcpyHostToDevice, s);
-      if (e != cudaSuccess) st = vp_cuda_status(e, "random_crop_window: class upload");
+      st = vp_cuda_upload(vals_dev, values, (size_t)nv * 4, s, "random_crop_window: classes");
+      if (st == VP_OK && weights)
+        st = vp_cuda_upload(w_dev, weights, (size_t)nv * 8, s, "random_crop_window: weights");
     }
     if (st == VP_OK && needs_hist) {
       e = cudaMemsetAsync(buf + cc_bytes, 0, h_bytes, s);

@@ -379,6 +379,10 @@ vp_status vp_ops_call(const char *name, int64_t batch, vp_tensor *const *inputs,
   vp_status s = alloc_outputs(op, &c, outputs, device);
   if (s == VP_OK) s = run(op, &c, device);
   vp_op_args_free(args);
+  /* messages from the layers below (allocators, CUDA) do not know which
+   * operator they served */
+  if (s != VP_OK && strncmp(vp_last_error(), op->name, strlen(op->name)) != 0)
+    vp_fail_prefix(s, "%s", op->name);
   if (s != VP_OK) {
     for (int64_t k = 0; k < (int64_t)op->num_outputs * batch; k++) {
       vp_tensor_release(outputs[k]);

@@ -161,7 +161,7 @@ static vp_status run_gpu_body(const vp_op_call *c, vp_ccl_gpu_sample *cs, int64_
   const size_t head_al = (head + 255) & ~(size_t)255;
   cudaStream_t s = (cudaStream_t)c->stream;
   char *buf = NULL;
-  VP_CUDA_TRY(cudaMallocAsync((void **)&buf, head_al + ws, s));
+  VP_TRY(vp_cuda_malloc_async((void **)&buf, head_al + ws, s, "connected_components"));
   int64_t *counts = (int64_t *)buf, *sizes = counts + n, *boxes = sizes + n * k;
   vp_ccl_gpu_stats stats = {k, sizes, boxes};
   vp_status st = vp_cuda_ccl_label(cs, n, c->in[0][0]->dtype, &p, NULL, counts, &stats,

@@ -93,19 +93,19 @@ void vp_spatial_desc(const vp_tensor *in, const vp_tensor *out, vp_resample_desc
   for (int r = 0; r < 3; r++) d->M[r * 4 + r] = 1.0;
 }
 
-/* Stream-ordered device buffers: the copy from pageable memory returns
- * once the source is staged, and the free waits for the kernels queued
- * before it, so neither needs a synchronisation. */
+/* Stream-ordered device buffers: the upload never blocks the host and the
+ * free waits for the kernels queued before it, so neither needs a
+ * synchronisation. */
 vp_status vp_spatial_upload(const vp_op_call *c, const void *host, size_t bytes, void **dev) {
   *dev = NULL;
 #ifdef VP_HAVE_CUDA
   cudaStream_t s = (cudaStream_t)c->stream;
   void *p = NULL;
-  VP_CUDA_TRY(cudaMallocAsync(&p, bytes ? bytes : 1, s));
-  cudaError_t e = cudaMemcpyAsync(p, host, bytes, cudaMemcpyHostToDevice, s);
-  if (e != cudaSuccess) {
+  VP_TRY(vp_cuda_malloc_async(&p, bytes, s, "spatial parameters"));
+  vp_status st = vp_cuda_upload(p, host, bytes, s, "spatial parameters");
+  if (st != VP_OK) {
     (void)cudaFreeAsync(p, s);
-    return vp_cuda_status(e, "cudaMemcpyAsync (control grids)");
+    return st;
   }
   *dev = p;
   return VP_OK;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/cuda_rt.h"
+#include "core/memory.h"
 #include "core/status.h"
 #include "core/threadpool.h"
 
@@ -131,7 +132,7 @@ vp_status vp_objc_insert(int place, const vp_objc_key *key, const vp_obj *objs, 
                      (long long)count);
     if (data) memcpy(copy, objs, data);
   } else {
-    VP_TRY(vp_cuda_device_alloc(place, data ? data : 1, (void **)&copy));
+    VP_TRY(vp_mem_alloc(VP_MEM_DEVICE, place, data ? data : 1, (void **)&copy));
     vp_status s = data ? vp_cuda_memcpy(copy, objs, data) : VP_OK;
     if (s != VP_OK) {
       vp_cuda_device_free(place, copy);

@@ -301,8 +301,7 @@ typedef struct gpu_scratch {
 
 static vp_status scratch_alloc(gpu_scratch *g, const vp_op_call *c, size_t bytes, void **out) {
   *out = NULL;
-  cudaError_t e = cudaMallocAsync(out, bytes ? bytes : 1, (cudaStream_t)c->stream);
-  if (e != cudaSuccess) return vp_cuda_status(e, "random_object_bbox: cudaMallocAsync");
+  VP_TRY(vp_cuda_malloc_async(out, bytes, c->stream, "random_object_bbox"));
   g->p[g->n++] = *out;
   return VP_OK;
 }
