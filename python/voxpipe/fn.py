@@ -69,16 +69,35 @@ def _flatten_inputs(op: str, inputs):
         n = len(inputs[0])
         if n == 0 or any(len(x) != n for x in inputs):
             raise ValueError(f"{op}: input lists must be non-empty and of equal length")
-        return [_as_tensor(t) for x in inputs for t in x], n, True
-    return [_as_tensor(x) for x in inputs], 1, False
+        return [_eager_input(t) for x in inputs for t in x], n, True
+    return [_eager_input(x) for x in inputs], 1, False
+
+
+def _eager_input(obj) -> Tensor:
+    # an eager call only reads its inputs, so a Tensor goes as it is: the
+    # second handle _as_tensor makes (for metadata of its own) cost ~10 us
+    return obj if isinstance(obj, Tensor) else _as_tensor(obj)
+
+
+# Operators with a variant that takes one more input, given as a keyword:
+# fn.normalize(x, mask=m) is fn.normalize_masked(x, m).
+_INPUT_VARIANTS = {("normalize", "mask"): "normalize_masked"}
 
 
 def _make(name: str):
     desc = _describe(name)
     nout = len(desc.get("outputs", [])) or 1
+    variants = {kw: v for (n, kw), v in _INPUT_VARIANTS.items() if n == name}
 
     def op(*inputs, device: Optional[str] = None, seed: int = 0, batch_size: Optional[int] = None,
            **kwargs):
+        for kw, other in variants.items():
+            if kwargs.get(kw) is not None:
+                extra = kwargs.pop(kw)
+                return getattr(sys.modules[__name__], other)(*inputs, extra, device=device,
+                                                             seed=seed, batch_size=batch_size,
+                                                             **kwargs)
+            kwargs.pop(kw, None)
         pipe = Pipeline.current()
         if pipe is not None and (not inputs or any(isinstance(x, DataNode) for x in inputs)):
             outs = pipe._add_node(name, nout, inputs, device or "cpu", kwargs)

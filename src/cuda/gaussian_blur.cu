@@ -1,145 +1,444 @@
-/* gaussian_blur on the GPU: three launches for the whole batch, one per
- * 1-D pass (W: input -> tmp_a, H: tmp_a -> tmp_b, D: tmp_b -> output), one
- * thread per four consecutive voxels, the taps of src/cuda/gaussian_blur.h.
- * Neighbouring threads hold neighbouring W positions, so the strided H and
- * D taps are coalesced rows that the cache shares between the 2r + 1 taps. A sample
- * that p left alone skips W and H and is copied by the D launch; an axis
- * with radius 0 (sigma 0, 2-D data's D) skips its pass where it can. */
+/* gaussian_blur on the GPU. Per blurred sample, one 1-D pass per axis of
+ * radius > 0, in the CPU body's order W, H, D (gaussian_blur.h): the first
+ * pass reads the input, the last writes the output, those between go
+ * through scratch of the accumulation type. One launch per axis serves the
+ * whole batch; a block takes tiles and finds a tile's sample by a short
+ * search of the launch's job table, so nothing is divided per voxel (the
+ * generic batched kernel's per-element search and 64-bit divisions made
+ * each pass ~5x slower than its memory traffic).
+ *
+ * W (blur_rows): a tile is RB rows x TW voxels (TW a power of two in
+ * 32..256 fitted to W). The block gathers the rows and their reflected
+ * halo into shared memory, a warp per row with lanes on consecutive
+ * voxels, then each thread sums its outputs from there.
+ * H and D (blur_cols): the sample is seen as planes of n positions along
+ * the axis, each M contiguous voxels (H: M = W; D: M = H W). A tile is 32
+ * consecutive voxels of M (one 128-byte row per warp access) x TN
+ * positions, gathered with the halo, then summed down the columns.
+ * Loads go four to a thread before they land in shared memory, so that a
+ * thread keeps several in flight.
+ *
+ * Float32 and float64 data run lean kernels (direct loads and stores, 40
+ * registers); other dtypes convert through the shared helpers in their
+ * launch's first and last pass. A sample that p left alone is copied,
+ * bytes, by a fourth launch; one whose radii are all 0 is converted by a W
+ * pass of radius 0 (input -> float -> output, as the CPU body). */
 #include <cuda_runtime_api.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <type_traits>
 
 extern "C" {
 #include "core/cuda_rt.h"
 #include "core/status.h"
 }
 #include "cuda/gaussian_blur.h"
-#include "cuda/intensity_kernels.h"
 
 namespace {
 
-__device__ __forceinline__ float taps(float, const void *src, vp_dtype t, int64_t base,
-                                      int64_t stride, int64_t n, int64_t pos, const double *w,
-                                      int r) {
-  return vp_blur_taps_f(src, t, base, stride, n, pos, w, r);
-}
-__device__ __forceinline__ double taps(double, const void *src, vp_dtype t, int64_t base,
-                                       int64_t stride, int64_t n, int64_t pos, const double *w,
-                                       int r) {
-  return vp_blur_taps_d(src, t, base, stride, n, pos, w, r);
-}
-__device__ __forceinline__ void store(float v, void *out, vp_dtype t, int64_t e) {
-  vp_blur_storef(out, t, e, v);
-}
-__device__ __forceinline__ void store(double v, void *out, vp_dtype t, int64_t e) {
-  vp_cvt_store(out, t, e, v);
+constexpr int kThreads = 256;
+constexpr int kColW = 32;  /* voxels of M per cols tile: a warp's 128-byte row */
+constexpr int kColTN = 64; /* positions per cols tile: 8 outputs a thread */
+constexpr int kRowOut = 8; /* outputs a thread in a rows tile, at most */
+constexpr int kCopyTile = 2048;
+constexpr int kCopyPer = kCopyTile / kThreads;
+constexpr int kBatch = 4; /* loads in flight per thread while gathering */
+constexpr int64_t kMaxGrid = 1 << 20;
+/* what a block may use without opting in, less the weights' static array */
+constexpr size_t kSmemPlain = 48 * 1024 - (VP_BLUR_MAX_RADIUS + 1) * sizeof(double);
+
+/* One sample's share of one launch. */
+struct Job {
+  const void *src;
+  void *dst;
+  int64_t first;   /* the job's first tile in the launch */
+  int64_t lines;   /* rows: rows of W voxels; cols: planes */
+  int64_t n;       /* voxels along the axis; copy: elements */
+  int64_t m;       /* cols: contiguous voxels per position */
+  int64_t tiles_x; /* rows: tiles across W; cols: tiles across M */
+  int64_t tiles_n; /* rows: tiles of rows; cols: tiles along the axis */
+  int64_t woff;    /* half-kernel in the weight table */
+  int32_t r;
+  int32_t src_t, dst_t;
+  int32_t tw_log2; /* rows: log2 of TW */
+  int32_t tn;      /* rows: RB; cols: TN */
+  int32_t es;      /* copy: bytes per element */
+};
+
+/* The last job j' >= j whose first tile is <= t (tiles only grow along a
+ * block's grid-stride walk, so the previous answer is a lower bound). */
+__device__ __forceinline__ int64_t job_of(const Job *jobs, int64_t nj, int64_t j, int64_t t) {
+  int64_t lo = j, hi = nj - 1;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo + 1) / 2;
+    if (jobs[mid].first <= t)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo;
 }
 
-/* Each thread takes kGroup elements (the per-unit costs, finding the
- * sample and reading its descriptor, dominate a one-voxel unit), 32 apart:
- * unit u holds elements 128 (u / 32) + u % 32 + 32 j, so the 32 threads of a
- * warp read and write 32 consecutive elements per access. T is the element
- * type when the data are float32 (the taps then read floats directly), else
- * void (any dtype, by its switch). */
-constexpr int kGroup = 4;
-
-__device__ __forceinline__ int64_t elem_of(int64_t u, int j) {
-  return ((u >> 5) << 7) + (u & 31) + 32 * j;
-}
-
-/* Units that cover n elements. */
-static int64_t units_of(int64_t n) { return ((n + 127) >> 7) << 5; }
-
-template <class T>
-__device__ __forceinline__ vp_dtype src_type(vp_dtype t) {
-  return std::is_same<T, float>::value ? VP_F32 : t;
-}
-
-template <class Acc, class T>
-struct PassW {
-  const double *w;
-  vp_dtype t;
-  __device__ void operator()(const vp_blur_desc &d, int64_t u) const {
-    const vp_dtype st = src_type<T>(t);
-    const int64_t W = d.shape[3];
-    const double *wk = w + d.woff[2];
-    const int r = d.radius[2];
-    for (int j = 0; j < kGroup; j++) {
-      const int64_t e = elem_of(u, j);
-      if (e >= d.numel) return;
-      const int64_t row = vp_stencil_div(e, W);
-      ((Acc *)d.tmp_a)[e] = taps(Acc(), d.in, st, row * W, 1, W, e - row * W, wk, r);
-    }
+/* Loads and stores of a launch. Lean (kAny false): every job reads and
+ * writes the accumulation type (float32 data and scratch, float64 data and
+ * scratch), directly, in a kernel that keeps few registers. Any: per job
+ * dtypes, through the shared converters (integer and float16 data). */
+template <class Acc, bool kAny>
+struct Io;
+template <>
+struct Io<float, false> {
+  static __device__ __forceinline__ float ld(const void *p, vp_dtype, int64_t i) {
+    return __ldg((const float *)p + i);
+  }
+  static __device__ __forceinline__ void st(float v, void *p, vp_dtype, int64_t i) {
+    ((float *)p)[i] = v;
+  }
+};
+template <>
+struct Io<float, true> {
+  static __device__ __forceinline__ float ld(const void *p, vp_dtype t, int64_t i) {
+    return vp_blur_loadf(p, t, i);
+  }
+  static __device__ __forceinline__ void st(float v, void *p, vp_dtype t, int64_t i) {
+    vp_blur_storef(p, t, i, v);
+  }
+};
+template <>
+struct Io<double, false> {
+  static __device__ __forceinline__ double ld(const void *p, vp_dtype, int64_t i) {
+    return __ldg((const double *)p + i);
+  }
+  static __device__ __forceinline__ void st(double v, void *p, vp_dtype, int64_t i) {
+    ((double *)p)[i] = v;
+  }
+};
+template <>
+struct Io<double, true> {
+  static __device__ __forceinline__ double ld(const void *p, vp_dtype t, int64_t i) {
+    return vp_cvt_load(p, t, i);
+  }
+  static __device__ __forceinline__ void st(double v, void *p, vp_dtype t, int64_t i) {
+    vp_cvt_store(p, t, i, v);
   }
 };
 
-template <class Acc>
-struct PassH {
-  const double *w;
-  __device__ void operator()(const vp_blur_desc &d, int64_t u) const {
-    const vp_dtype at = sizeof(Acc) == 8 ? VP_F64 : VP_F32;
-    const int64_t W = d.shape[3], H = d.shape[2];
-    const double *wk = w + d.woff[1];
-    const int r = d.radius[1];
-    for (int j = 0; j < kGroup; j++) {
-      const int64_t e = elem_of(u, j);
-      if (e >= d.numel) return;
-      const int64_t q = vp_stencil_div(e, W), x = e - q * W;
-      const int64_t pl = vp_stencil_div(q, H), h = q - pl * H;
-      ((Acc *)d.tmp_b)[e] = taps(Acc(), d.tmp_a, at, pl * H * W + x, W, H, h, wk, r);
-    }
-  }
-};
+__device__ __forceinline__ float window(const float *c, int s, const float *w, int r) {
+  return vp_blur_window_f(c, s, w, r);
+}
+__device__ __forceinline__ double window(const double *c, int s, const double *w, int r) {
+  return vp_blur_window_d(c, s, w, r);
+}
 
-template <class Acc, class T>
-struct PassD {
-  const double *w;
-  vp_dtype t;
-  int es;
-  __device__ void operator()(const vp_blur_desc &d, int64_t u) const {
-    if (!d.apply) {
-      for (int j = 0; j < kGroup; j++) {
-        const int64_t e = elem_of(u, j);
-        if (e >= d.numel) return;
-        vp_stencil_copy_elem(d.in, d.out, (size_t)es, e);
+/* buf[rr * span + i] = source row row0 + rr at x0 - r + i (reflected), for
+ * rr < nr, i < lim: warp by warp along the rows. */
+template <class Acc, bool kAny>
+__device__ void gather_rows(const Job &j, Acc *buf, int64_t row0, int nr, int64_t x0, int span,
+                            int lim) {
+  const int lane = threadIdx.x & 31;
+  const vp_dtype t = (vp_dtype)j.src_t;
+  for (int rr = threadIdx.x >> 5; rr < nr; rr += kThreads / 32) {
+    const int64_t base = (row0 + rr) * j.n;
+    for (int i0 = lane; i0 < lim; i0 += 32 * kBatch) {
+      Acc v[kBatch];
+#pragma unroll
+      for (int k = 0; k < kBatch; k++) {
+        const int i = i0 + 32 * k;
+        if (i < lim) v[k] = Io<Acc, kAny>::ld(j.src, t, base + vp_blur_reflect(x0 - j.r + i, j.n));
       }
-      return;
-    }
-    const vp_dtype at = sizeof(Acc) == 8 ? VP_F64 : VP_F32;
-    const vp_dtype ot = src_type<T>(t);
-    const int64_t HW = d.shape[2] * d.shape[3], D = d.shape[1];
-    const void *src = d.radius[1] > 0 ? d.tmp_b : d.tmp_a;
-    const double *wk = w + d.woff[0];
-    const int r = d.radius[0];
-    for (int j = 0; j < kGroup; j++) {
-      const int64_t e = elem_of(u, j);
-      if (e >= d.numel) return;
-      const int64_t q = vp_stencil_div(e, HW), z = q - vp_stencil_div(q, D) * D;
-      store(taps(Acc(), src, at, e - z * HW, HW, D, z, wk, r), d.out, ot, e);
+#pragma unroll
+      for (int k = 0; k < kBatch; k++)
+        if (i0 + 32 * k < lim) buf[rr * span + i0 + 32 * k] = v[k];
     }
   }
+}
+
+/* buf[i * kColW + lane] = position n0 - r + i (reflected) of column m of
+ * the plane at base, for i < lim. */
+template <class Acc, bool kAny>
+__device__ void gather_cols(const Job &j, Acc *buf, int64_t base, int64_t n0, int64_t m, int lim) {
+  const int lane = threadIdx.x & 31;
+  const vp_dtype t = (vp_dtype)j.src_t;
+  for (int i0 = threadIdx.x >> 5; i0 < lim; i0 += (kThreads / 32) * kBatch) {
+    Acc v[kBatch];
+#pragma unroll
+    for (int k = 0; k < kBatch; k++) {
+      const int i = i0 + (kThreads / 32) * k;
+      if (i < lim)
+        v[k] = Io<Acc, kAny>::ld(j.src, t, base + vp_blur_reflect(n0 - j.r + i, j.n) * j.m + m);
+    }
+#pragma unroll
+    for (int k = 0; k < kBatch; k++) {
+      const int i = i0 + (kThreads / 32) * k;
+      if (i < lim) buf[i * kColW + lane] = v[k];
+    }
+  }
+}
+
+template <class E>
+__device__ __forceinline__ void copy_tile(const Job &j, int64_t tile) {
+  const int64_t e0 = tile * kCopyTile + threadIdx.x;
+  E v[kCopyPer];
+#pragma unroll
+  for (int k = 0; k < kCopyPer; k++)
+    if (e0 + k * kThreads < j.n) v[k] = ((const E *)j.src)[e0 + k * kThreads];
+#pragma unroll
+  for (int k = 0; k < kCopyPer; k++)
+    if (e0 + k * kThreads < j.n) ((E *)j.dst)[e0 + k * kThreads] = v[k];
+}
+
+/* The weights of job j as Acc, as the CPU body rounds them. The caller
+ * synchronises before and after. */
+template <class Acc>
+__device__ __forceinline__ void load_weights(const Job &j, const double *w, Acc *wf) {
+  for (int k = threadIdx.x; k <= j.r; k += kThreads) wf[k] = (Acc)w[j.woff + k];
+}
+
+/* Blocks per SM the lean kernels are built for: as many as the registers
+ * allow without spilling (ptxas -v: 40 registers for float, <= 64 for
+ * double), for loads in flight. */
+template <class Acc, bool kAny>
+constexpr int min_blocks() {
+  return kAny ? 1 : (sizeof(Acc) == 8 ? 4 : 6);
+}
+
+template <class Acc, bool kAny>
+__global__ void __launch_bounds__(kThreads, min_blocks<Acc, kAny>())
+    blur_rows(const Job *jobs, int64_t nj, int64_t total, const double *w) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  __shared__ Acc wf[VP_BLUR_MAX_RADIUS + 1];
+  Acc *buf = (Acc *)smem;
+  int64_t ji = 0;
+  for (int64_t t = blockIdx.x; t < total; t += gridDim.x) {
+    ji = job_of(jobs, nj, ji, t);
+    const Job &j = jobs[ji];
+    const int64_t lt = t - j.first;
+    const int64_t tr = vp_stencil_div(lt, j.tiles_x), tx = lt - tr * j.tiles_x;
+    const int lg = j.tw_log2, tw = 1 << lg, r = j.r, span = tw + 2 * r;
+    const int64_t W = j.n, x0 = tx << lg, row0 = tr * j.tn;
+    const int nr = (int)(j.lines - row0 < j.tn ? j.lines - row0 : j.tn);
+    const int lim = (int)(W - x0 < tw ? W - x0 : tw) + 2 * r;
+    __syncthreads(); /* the previous tile is summed */
+    load_weights(j, w, wf);
+    gather_rows<Acc, kAny>(j, buf, row0, nr, x0, span, lim);
+    __syncthreads();
+    const int c = threadIdx.x & (tw - 1);
+    const int64_t x = x0 + c;
+    if (x >= W) continue;
+    void *dst = j.dst;
+    const vp_dtype dt = (vp_dtype)j.dst_t;
+    for (int rr = threadIdx.x >> lg; rr < nr; rr += kThreads >> lg)
+      Io<Acc, kAny>::st(window(buf + rr * span + c + r, 1, wf, r), dst, dt, (row0 + rr) * W + x);
+  }
+}
+
+template <class Acc, bool kAny>
+__global__ void __launch_bounds__(kThreads, min_blocks<Acc, kAny>())
+    blur_cols(const Job *jobs, int64_t nj, int64_t total, const double *w) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  __shared__ Acc wf[VP_BLUR_MAX_RADIUS + 1];
+  Acc *buf = (Acc *)smem;
+  const int lane = threadIdx.x & 31;
+  int64_t ji = 0;
+  for (int64_t t = blockIdx.x; t < total; t += gridDim.x) {
+    ji = job_of(jobs, nj, ji, t);
+    const Job &j = jobs[ji];
+    const int64_t lt = t - j.first;
+    const int64_t q = vp_stencil_div(lt, j.tiles_x), tx = lt - q * j.tiles_x;
+    const int64_t p = vp_stencil_div(q, j.tiles_n), tn = q - p * j.tiles_n;
+    const int r = j.r;
+    const int64_t n = j.n, M = j.m, n0 = tn * j.tn, base = p * n * M, m = tx * kColW + lane;
+    const int cnt = (int)(n - n0 < j.tn ? n - n0 : j.tn);
+    __syncthreads(); /* the previous tile is summed */
+    load_weights(j, w, wf);
+    if (m < M) gather_cols<Acc, kAny>(j, buf, base, n0, m, cnt + 2 * r);
+    __syncthreads();
+    if (m >= M) continue;
+    void *dst = j.dst;
+    const vp_dtype dt = (vp_dtype)j.dst_t;
+    for (int i = threadIdx.x >> 5; i < cnt; i += kThreads / 32)
+      Io<Acc, kAny>::st(window(buf + (i + r) * kColW + lane, kColW, wf, r), dst, dt,
+                        base + (n0 + i) * M + m);
+  }
+}
+
+/* Samples that p left alone: their bytes, kCopyTile elements a tile. */
+__global__ void __launch_bounds__(kThreads)
+    blur_copy(const Job *jobs, int64_t nj, int64_t total, const double *) {
+  int64_t ji = 0;
+  for (int64_t t = blockIdx.x; t < total; t += gridDim.x) {
+    ji = job_of(jobs, nj, ji, t);
+    const Job &j = jobs[ji];
+    switch (j.es) {
+      case 1: copy_tile<uint8_t>(j, t - j.first); break;
+      case 2: copy_tile<uint16_t>(j, t - j.first); break;
+      case 4: copy_tile<uint32_t>(j, t - j.first); break;
+      default: copy_tile<uint64_t>(j, t - j.first); break;
+    }
+  }
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* The W pass of one sample: TW fitted to W, as many rows per tile as keep
+ * 8 outputs a thread within the plain shared-memory size. */
+void plan_rows(Job *j, const vp_blur_desc *d, size_t as, size_t *smem) {
+  const int64_t W = d->shape[3];
+  int lg = 5;
+  while (lg < 8 && ((int64_t)1 << lg) < W) lg++;
+  const int tw = 1 << lg, step = kThreads / tw;
+  const size_t row_bytes = (size_t)(tw + 2 * j->r) * as;
+  int q = (int)(kSmemPlain / ((size_t)step * row_bytes));
+  q = q < 1 ? 1 : (q > kRowOut ? kRowOut : q);
+  j->tw_log2 = lg;
+  j->tn = step * q;
+  j->n = W;
+  j->lines = d->numel / W;
+  j->tiles_x = ceil_div(W, tw);
+  j->tiles_n = ceil_div(j->lines, j->tn);
+  const size_t b = (size_t)j->tn * row_bytes;
+  if (b > *smem) *smem = b;
+}
+
+/* The H (axis 1) or D (axis 0) pass of one sample. */
+vp_status plan_cols(Job *j, const vp_blur_desc *d, int axis, size_t as, size_t limit,
+                    size_t *smem) {
+  j->n = d->shape[axis + 1];
+  j->m = axis == 1 ? d->shape[3] : d->shape[2] * d->shape[3];
+  j->lines = axis == 1 ? d->shape[0] * d->shape[1] : d->shape[0];
+  int tn = kColTN;
+  /* only float64 with a radius beyond ~56 opts in; no sm_80+ GPU needs
+   * the smaller tiles */
+  while (tn > 8 && (size_t)kColW * (tn + 2 * j->r) * as > limit) tn /= 2;
+  const size_t b = (size_t)kColW * (tn + 2 * j->r) * as;
+  if (b > limit)
+    return vp_fail(VP_ERR_UNSUPPORTED,
+                   "gaussian_blur: radius %d needs %zu bytes of shared memory per block, the "
+                   "GPU offers %zu",
+                   j->r, b, limit);
+  j->tn = tn;
+  j->tiles_x = ceil_div(j->m, kColW);
+  j->tiles_n = ceil_div(j->n, tn);
+  if (b > *smem) *smem = b;
+  return VP_OK;
+}
+
+/* Shared memory a block may opt into, less the weights' static array. */
+vp_status smem_limit(size_t *out) {
+  int dev = 0, v = 0;
+  VP_CUDA_TRY(cudaGetDevice(&dev));
+  VP_CUDA_TRY(cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  size_t stat = (VP_BLUR_MAX_RADIUS + 1) * sizeof(double);
+  *out = (size_t)v > stat ? (size_t)v - stat : 0;
+  return VP_OK;
+}
+
+/* Launches kernel over the nj jobs at dev (first tiles already set). */
+template <class K>
+vp_status launch(K kernel, const Job *dev, int64_t nj, int64_t total, const double *w, size_t smem,
+                 cudaStream_t s, const char *what) {
+  if (nj == 0 || total == 0) return VP_OK;
+  if (smem > kSmemPlain) {
+    cudaError_t e =
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return vp_cuda_status(e, what);
+  }
+  const unsigned blocks = (unsigned)(total < kMaxGrid ? total : kMaxGrid);
+  kernel<<<blocks, kThreads, smem, s>>>(dev, nj, total, w);
+  cudaError_t e = cudaGetLastError();
+  return e == cudaSuccess ? VP_OK : vp_cuda_status(e, what);
+}
+
+/* Per launch: its jobs, their shared memory, whether they all read and
+ * write the accumulation type (the lean kernels). */
+struct Launch {
+  Job *jobs;
+  int64_t n, total;
+  size_t smem;
+  bool any;
 };
 
-template <class Acc, class T>
-vp_status run(vp_blur_desc *d, int64_t n, const double *w, vp_dtype t, cudaStream_t s,
-              int64_t *units) {
-  for (int64_t i = 0; i < n; i++) units[i] = d[i].apply ? units_of(d[i].numel) : 0;
-  VP_TRY(vp_stencil_run(d, n, units, s, PassW<Acc, T>{w, t}));
-  for (int64_t i = 0; i < n; i++)
-    units[i] = d[i].apply && d[i].radius[1] > 0 ? units_of(d[i].numel) : 0;
-  VP_TRY(vp_stencil_run(d, n, units, s, PassH<Acc>{w}));
-  for (int64_t i = 0; i < n; i++) units[i] = units_of(d[i].numel);
-  return vp_stencil_run(d, n, units, s, PassD<Acc, T>{w, t, (int)vp_stencil_elem_size(t)});
+void add_job(Launch *l, const Job &j, int64_t tiles) {
+  l->jobs[l->n] = j;
+  l->jobs[l->n].first = l->total;
+  l->n++;
+  l->total += tiles;
+}
+
+/* The jobs of the batch (host) for the W, H, D and copy launches, the
+ * intermediates laid out in scratch as vp_cuda_gaussian_blur sized them. */
+vp_status plan(const vp_blur_desc *d, int64_t n, vp_dtype t, size_t as, char *scratch, Launch *L) {
+  const vp_dtype at = as == 8 ? VP_F64 : VP_F32;
+  size_t limit = kSmemPlain;
+  for (int64_t i = 0; i < n; i++) {
+    if (d[i].numel == 0) continue;
+    Job j;
+    memset(&j, 0, sizeof j);
+    if (!d[i].apply) {
+      j.src = d[i].in;
+      j.dst = d[i].out;
+      j.n = d[i].numel;
+      j.es = (int32_t)vp_stencil_elem_size(t);
+      add_job(&L[3], j, ceil_div(j.n, kCopyTile));
+      continue;
+    }
+    int axes[3], k = 0;
+    for (int a = 2; a >= 0; a--)
+      if (d[i].radius[a] > 0) axes[k++] = a;
+    if (k == 0) axes[k++] = 2; /* a conversion, through float as on the CPU */
+    const void *src = d[i].in;
+    vp_dtype src_t = t;
+    for (int p = 0; p < k; p++) {
+      const int a = axes[p];
+      memset(&j, 0, sizeof j);
+      j.src = src;
+      j.src_t = src_t;
+      j.dst = p == k - 1 ? d[i].out : scratch + (size_t)(p & 1) * (size_t)d[i].numel * as;
+      j.dst_t = p == k - 1 ? t : at;
+      j.r = d[i].radius[a];
+      j.woff = d[i].woff[a];
+      if (a == 2) {
+        plan_rows(&j, &d[i], as, &L[0].smem);
+        add_job(&L[0], j, j.tiles_x * j.tiles_n);
+      } else {
+        if ((size_t)kColW * (kColTN + 2 * j.r) * as > limit && limit == kSmemPlain)
+          VP_TRY(smem_limit(&limit));
+        VP_TRY(plan_cols(&j, &d[i], a, as, limit, &L[2 - a].smem));
+        add_job(&L[2 - a], j, j.lines * j.tiles_n * j.tiles_x);
+      }
+      if (j.src_t != at || j.dst_t != at) L[2 - a].any = true;
+      src = j.dst;
+      src_t = (vp_dtype)j.dst_t;
+    }
+    scratch += (size_t)(k - 1) * (size_t)d[i].numel * as;
+  }
+  return VP_OK;
+}
+
+/* The launches, in pass order on one stream; dev_jobs mirrors L's tables
+ * (n jobs of room each). */
+template <class Acc>
+vp_status launch_all(const Launch *L, const Job *dev_jobs, int64_t n, const double *dev_w,
+                     cudaStream_t s) {
+  const char *what[3] = {"gaussian_blur: W pass launch", "gaussian_blur: H pass launch",
+                         "gaussian_blur: D pass launch"};
+  for (int k = 0; k < 3; k++) {
+    const Launch &l = L[k];
+    const Job *dj = dev_jobs + k * n;
+    if (k == 0)
+      VP_TRY(l.any ? launch(blur_rows<Acc, true>, dj, l.n, l.total, dev_w, l.smem, s, what[k])
+                   : launch(blur_rows<Acc, false>, dj, l.n, l.total, dev_w, l.smem, s, what[k]));
+    else
+      VP_TRY(l.any ? launch(blur_cols<Acc, true>, dj, l.n, l.total, dev_w, l.smem, s, what[k])
+                   : launch(blur_cols<Acc, false>, dj, l.n, l.total, dev_w, l.smem, s, what[k]));
+  }
+  return launch(blur_copy, dev_jobs + 3 * n, L[3].n, L[3].total, dev_w, 0, s,
+                "gaussian_blur: copy launch");
 }
 
 }  // namespace
 
 extern "C" vp_status vp_cuda_scratch_alloc(size_t bytes, vp_stream s, void **out) {
   *out = NULL;
-  VP_CUDA_TRY(cudaMallocAsync(out, bytes ? bytes : 1, (cudaStream_t)s));
-  return VP_OK;
+  return vp_cuda_malloc_async(out, bytes, s, "gaussian_blur: scratch");
 }
 
 extern "C" void vp_cuda_scratch_free(void *p, vp_stream s) {
@@ -151,52 +450,42 @@ extern "C" vp_status vp_cuda_gaussian_blur(const vp_blur_desc *descs, int64_t n,
                                            vp_stream stream) {
   if (n < 1) return VP_OK;
   cudaStream_t s = (cudaStream_t)stream;
-  const int dbl = dtype == VP_F64;
-  const size_t as = dbl ? sizeof(double) : sizeof(float);
-  vp_blur_desc *d = (vp_blur_desc *)malloc((size_t)n * sizeof *d);
-  int64_t *units = (int64_t *)malloc((size_t)n * sizeof *units);
-  if (!d || !units) {
-    free(d);
-    free(units);
-    return vp_fail(VP_ERR_NOMEM, "gaussian_blur: out of host memory");
+  const size_t as = dtype == VP_F64 ? sizeof(double) : sizeof(float);
+  /* intermediates: one per pass after the first */
+  uint64_t inter = 0;
+  for (int64_t i = 0; i < n; i++) {
+    if (!descs[i].apply) continue;
+    int k = (descs[i].radius[0] > 0) + (descs[i].radius[1] > 0) + (descs[i].radius[2] > 0);
+    if (k > 1) inter += (uint64_t)(k - 1) * (uint64_t)descs[i].numel;
   }
-  memcpy(d, descs, (size_t)n * sizeof *d);
-  /* two intermediates per blurred sample, in one allocation */
-  uint64_t total = 0;
-  for (int64_t i = 0; i < n; i++)
-    if (d[i].apply) total += (uint64_t)d[i].numel;
-  vp_status st = VP_OK;
-  if (total > SIZE_MAX / (2 * as))
-    st = vp_fail(VP_ERR_OVERFLOW, "gaussian_blur: %llu voxels of intermediates",
-                 (unsigned long long)total);
-  void *scratch = NULL, *wdev = NULL;
-  if (st == VP_OK) st = vp_cuda_scratch_alloc((size_t)total * 2 * as, stream, &scratch);
-  if (st == VP_OK) st = vp_cuda_scratch_alloc((size_t)n_weights * sizeof(double), stream, &wdev);
+  /* one device block: [jobs of the W, H, D and copy launches, n each]
+   * [weights][scratch] */
+  if ((uint64_t)n > SIZE_MAX / (8 * sizeof(Job)) || (uint64_t)n_weights > SIZE_MAX / 16)
+    return vp_fail(VP_ERR_OVERFLOW, "gaussian_blur: %lld samples", (long long)n);
+  const size_t jobs_bytes = (size_t)n * 4 * sizeof(Job);
+  const size_t table = (jobs_bytes + (size_t)n_weights * sizeof(double) + 255) & ~(size_t)255;
+  if (inter > (SIZE_MAX - table) / as)
+    return vp_fail(VP_ERR_OVERFLOW, "gaussian_blur: %llu voxels of intermediates",
+                   (unsigned long long)inter);
+  unsigned char *host = (unsigned char *)calloc(1, table);
+  if (!host) return vp_fail(VP_ERR_NOMEM, "gaussian_blur: out of host memory");
+  memcpy(host + jobs_bytes, weights, (size_t)n_weights * sizeof(double));
+  void *dev = NULL;
+  vp_status st = vp_cuda_scratch_alloc(table + (size_t)inter * as, stream, &dev);
   if (st == VP_OK) {
-    cudaError_t e = cudaMemcpyAsync(wdev, weights, (size_t)n_weights * sizeof(double),
-                                    cudaMemcpyHostToDevice, s);
-    if (e != cudaSuccess) st = vp_cuda_status(e, "gaussian_blur: upload of the kernels");
-  }
-  if (st == VP_OK) {
-    char *a = (char *)scratch, *b = a + total * as;
-    for (int64_t i = 0; i < n; i++) {
-      if (!d[i].apply) continue;
-      d[i].tmp_a = a;
-      d[i].tmp_b = b;
-      a += (size_t)d[i].numel * as;
-      b += (size_t)d[i].numel * as;
+    Job *hj = (Job *)host;
+    Launch L[4];
+    for (int k = 0; k < 4; k++) L[k] = {hj + k * n, 0, 0, 0, false};
+    const Job *dj = (const Job *)dev;
+    const double *dw = (const double *)((unsigned char *)dev + jobs_bytes);
+    st = plan(descs, n, dtype, as, (char *)dev + table, L);
+    if (st == VP_OK) {
+      st = vp_cuda_upload(dev, host, table, s, "gaussian_blur: job table");
     }
-    const double *wd = (const double *)wdev;
-    if (dbl)
-      st = run<double, void>(d, n, wd, dtype, s, units);
-    else if (dtype == VP_F32)
-      st = run<float, float>(d, n, wd, dtype, s, units);
-    else
-      st = run<float, void>(d, n, wd, dtype, s, units);
+    if (st == VP_OK)
+      st = as == 8 ? launch_all<double>(L, dj, n, dw, s) : launch_all<float>(L, dj, n, dw, s);
   }
-  vp_cuda_scratch_free(wdev, stream);
-  vp_cuda_scratch_free(scratch, stream);
-  free(units);
-  free(d);
+  free(host);
+  vp_cuda_scratch_free(dev, stream);
   return st;
 }

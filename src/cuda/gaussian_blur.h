@@ -2,11 +2,13 @@
  * (src/ops/gaussian_blur.c) and the GPU body (src/cuda/gaussian_blur.cu),
  * and its C-callable GPU launcher.
  *
- * The blur is separable: three 1-D passes, W then H then D, through an
+ * The blur is separable: 1-D passes W then H then D through an
  * intermediate of the accumulation type (float32, or float64 for float64
- * data). Both bodies run the same passes in the same order with the same
- * tap order, so they agree to float rounding (FMA contraction on the GPU
- * is the only difference). */
+ * data). Both bodies run the passes in that order with the same tap order,
+ * so they agree to float rounding (FMA contraction on the GPU is the only
+ * difference). A pass of radius 0 multiplies by a weight of exactly 1, so
+ * the GPU body skips it (the first pass it runs reads the input, the last
+ * writes the output) without changing a bit. */
 #ifndef VP_CUDA_GAUSSIAN_BLUR_H
 #define VP_CUDA_GAUSSIAN_BLUR_H
 
@@ -51,16 +53,30 @@ VP_HD float vp_blur_loadf(const void *p, vp_dtype t, int64_t i) {
   return (float)vp_cvt_load(p, t, i);
 }
 
+/* The GPU would contract a * b + c into one fused multiply-add, which the
+ * CPU does not: explicit roundings keep both sums bit-identical. */
+#if defined(__CUDA_ARCH__)
+#define VP_BLUR_FMUL(a, b) __fmul_rn((a), (b))
+#define VP_BLUR_FADD(a, b) __fadd_rn((a), (b))
+#define VP_BLUR_DMUL(a, b) __dmul_rn((a), (b))
+#define VP_BLUR_DADD(a, b) __dadd_rn((a), (b))
+#else
+#define VP_BLUR_FMUL(a, b) ((a) * (b))
+#define VP_BLUR_FADD(a, b) ((a) + (b))
+#define VP_BLUR_DMUL(a, b) ((a) * (b))
+#define VP_BLUR_DADD(a, b) ((a) + (b))
+#endif
+
 /* The blurred value at position pos of the line base + k * stride (k < n)
  * of src (dtype t), with the half-kernel w[0..r]: the centre tap, then the
  * pairs at distance 1, 2, ... r (symmetric taps summed first). */
 VP_HD float vp_blur_taps_f(const void *src, vp_dtype t, int64_t base, int64_t stride, int64_t n,
                            int64_t pos, const double *w, int r) {
-  float acc = (float)w[0] * vp_blur_loadf(src, t, base + pos * stride);
+  float acc = VP_BLUR_FMUL((float)w[0], vp_blur_loadf(src, t, base + pos * stride));
   for (int k = 1; k <= r; k++) {
     float a = vp_blur_loadf(src, t, base + vp_blur_reflect(pos - k, n) * stride);
     float b = vp_blur_loadf(src, t, base + vp_blur_reflect(pos + k, n) * stride);
-    acc += (float)w[k] * (a + b);
+    acc = VP_BLUR_FADD(acc, VP_BLUR_FMUL((float)w[k], VP_BLUR_FADD(a, b)));
   }
   return acc;
 }
@@ -68,12 +84,30 @@ VP_HD float vp_blur_taps_f(const void *src, vp_dtype t, int64_t base, int64_t st
 /* The same in float64 (float64 data). */
 VP_HD double vp_blur_taps_d(const void *src, vp_dtype t, int64_t base, int64_t stride, int64_t n,
                             int64_t pos, const double *w, int r) {
-  double acc = w[0] * vp_cvt_load(src, t, base + pos * stride);
+  double acc = VP_BLUR_DMUL(w[0], vp_cvt_load(src, t, base + pos * stride));
   for (int k = 1; k <= r; k++) {
     double a = vp_cvt_load(src, t, base + vp_blur_reflect(pos - k, n) * stride);
     double b = vp_cvt_load(src, t, base + vp_blur_reflect(pos + k, n) * stride);
-    acc += w[k] * (a + b);
+    acc = VP_BLUR_DADD(acc, VP_BLUR_DMUL(w[k], VP_BLUR_DADD(a, b)));
   }
+  return acc;
+}
+
+/* The taps of vp_blur_taps_f, in the same order, over a line gathered
+ * with its reflected halo (the GPU's shared-memory tiles): c points at the
+ * centre, neighbours s apart; wf[k] = (float)w[k]. */
+VP_HD float vp_blur_window_f(const float *c, int s, const float *wf, int r) {
+  float acc = VP_BLUR_FMUL(wf[0], c[0]);
+  for (int k = 1; k <= r; k++)
+    acc = VP_BLUR_FADD(acc, VP_BLUR_FMUL(wf[k], VP_BLUR_FADD(c[-k * s], c[k * s])));
+  return acc;
+}
+
+/* The same as vp_blur_taps_d. */
+VP_HD double vp_blur_window_d(const double *c, int s, const double *w, int r) {
+  double acc = VP_BLUR_DMUL(w[0], c[0]);
+  for (int k = 1; k <= r; k++)
+    acc = VP_BLUR_DADD(acc, VP_BLUR_DMUL(w[k], VP_BLUR_DADD(c[-k * s], c[k * s])));
   return acc;
 }
 

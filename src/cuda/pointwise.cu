@@ -1,11 +1,23 @@
-/* The pointwise engine on the GPU (src/ops/pointwise.h): per statistics
- * pass one reduction launch over the whole batch (a block per chunk of a
- * (sample, channel), the chain's prefix evaluated on the fly, a fixed-order
- * block reduction into one partial per chunk) and one small launch that
- * combines the partials in a fixed order and resolves the step on the
- * device (no host round trip); then one launch of the final pass: a block
- * per chunk of a (sample, channel), whose steps it stages in shared memory,
- * four elements per thread and iteration (vector loads when aligned).
+/* The pointwise engine on the GPU (src/ops/pointwise.h).
+ *
+ * Grid: x = chunks of a channel, y = channel, z = sample (each looping when
+ * the batch outgrows the grid), so a block finds its sample, channel and
+ * element range from blockIdx with no search and no division per element.
+ *
+ * The launch's samples and steps travel in the kernel's parameters (a
+ * __grid_constant__ struct) when no step needs statistics and they fit:
+ * then a call is one launch with no allocation and no copy, the usual case
+ * of random augmentations with p < 1. Otherwise they are uploaded once
+ * (one allocation, one copy) with room for the statistics' partials.
+ *
+ * Statistics pass (per step j that some sample needs): one reduction launch
+ * (a block per VP_PW_CHUNK elements of a (sample, channel), the steps
+ * before j evaluated on the fly, a fixed-order block reduction into one
+ * partial per chunk) and one small launch that combines the partials in a
+ * fixed order and resolves step j on the device: no atomics, so a seed
+ * gives the same bytes every run. Final pass: four elements per thread and
+ * group, kUnroll groups per thread loaded before any is computed (float4
+ * loads, 8-byte float16 stores), the steps staged in shared memory.
  *
  * The per-voxel arithmetic is src/cuda/pointwise.h's, shared with the CPU
  * body; float16/float32 chains whose every step computes in float carry
@@ -18,38 +30,45 @@ extern "C" {
 #include "core/cuda_rt.h"
 #include "core/status.h"
 }
-#include "cuda/batch_launch.h"
-#include "cuda/pointwise.h"
-
 #include <cuda_fp16.h>
+
+#include "cuda/pointwise.h"
 
 namespace {
 
 constexpr int kThreads = 256;
-/* elements of one final-pass block: 4 per thread, 4 iterations */
-constexpr int64_t kApplyChunk = 4 * kThreads * 4;
+constexpr int kUnroll = 4; /* groups of 4 elements per thread in a final-pass chunk */
+constexpr int64_t kApplyChunk = 4 * kThreads * kUnroll;
+constexpr int kReduceUnroll = VP_PW_CHUNK / (4 * kThreads);
+static_assert(VP_PW_CHUNK % (4 * kThreads) == 0, "a reduction chunk is whole groups");
+/* samples and steps carried in the parameters: under the 4 KiB that every
+ * toolkit and driver accept */
+constexpr int kInline = 3712;
+constexpr unsigned kMaxYZ = 65535;
 
 enum Mode { kGeneric, kF32F32, kF32F16, kF16F16, kF16F32 };
 
-/* The (sample, channel, element range) of block b over chunks of `chunk`
- * elements; false when the sample has none. */
-struct Place {
-  int64_t s, c, lo, hi;
+struct Launch {
+  const vp_pw_sample *samples; /* device memory, or NULL: inline at 0 */
+  const vp_pw_step *table;     /* device memory, or NULL: inline at step_off */
+  const uint8_t *need;         /* statistics: need[s * nsteps + j] */
+  vp_pw_stats *partial;        /* statistics: the partials */
+  int64_t cstride;             /* rows between channels: nsteps, 0 when channels share them */
+  int32_t n, nsteps, j, step_off;
+  int32_t tin, tout;
+  alignas(16) unsigned char inl[kInline];
 };
-__device__ __forceinline__ Place place(const int64_t *off, const vp_pw_sample *samples, int64_t n,
-                                       int64_t chunk) {
-  Place p;
-  const int64_t b = blockIdx.x;
-  p.s = vp_bl_find(off, 0, n, b);
-  const int64_t cn = samples[p.s].chan_numel, cpc = (cn + chunk - 1) / chunk;
-  const int64_t local = b - off[p.s];
-  p.c = local / cpc;
-  p.lo = (local % cpc) * chunk;
-  p.hi = p.lo + chunk < cn ? p.lo + chunk : cn;
-  return p;
+static_assert(sizeof(Launch) <= 4096, "kernel parameters over 4 KiB");
+
+__device__ __forceinline__ const vp_pw_sample *samples_of(const Launch &L) {
+  return L.samples ? L.samples : (const vp_pw_sample *)L.inl;
+}
+__device__ __forceinline__ const vp_pw_step *table_of(const Launch &L) {
+  return L.table ? L.table : (const vp_pw_step *)(L.inl + L.step_off);
 }
 
-/* Copies a (sample, channel)'s steps into shared memory. */
+/* Copies a (sample, channel)'s steps into shared memory (the caller
+ * synchronises before, when the block read earlier ones). */
 __device__ __forceinline__ void stage_steps(vp_pw_step *sh, const vp_pw_step *src, int nsteps) {
   const int words = nsteps * (int)(sizeof(vp_pw_step) / 4);
   for (int k = threadIdx.x; k < words; k += blockDim.x)
@@ -66,15 +85,6 @@ __device__ __forceinline__ float h2f(uint16_t h) {
 __device__ __forceinline__ uint16_t f2h(float f) {
   if (f != f) return vp_cvt_float_to_half(f);
   return __half_as_ushort(__float2half_rn(f));
-}
-
-__device__ __forceinline__ void copy_elems(const void *in, void *out, int es, int64_t e, int cnt) {
-  for (int k = 0; k < cnt; k++) switch (es) {
-      case 1: ((uint8_t *)out)[e + k] = ((const uint8_t *)in)[e + k]; break;
-      case 2: ((uint16_t *)out)[e + k] = ((const uint16_t *)in)[e + k]; break;
-      case 4: ((uint32_t *)out)[e + k] = ((const uint32_t *)in)[e + k]; break;
-      default: ((uint64_t *)out)[e + k] = ((const uint64_t *)in)[e + k]; break;
-    }
 }
 
 template <int M>
@@ -105,7 +115,8 @@ template <int M>
 __device__ __forceinline__ void store_f(void *out, int64_t e, int cnt, bool vec, const float v[4]) {
   if (M == kF32F32 || M == kF16F32) {
     float *p = (float *)out + e;
-    if (vec) *(float4 *)p = make_float4(v[0], v[1], v[2], v[3]);
+    if (vec)
+      *(float4 *)p = make_float4(v[0], v[1], v[2], v[3]);
     else
       for (int k = 0; k < cnt; k++) p[k] = v[k];
   } else {
@@ -121,41 +132,46 @@ __device__ __forceinline__ void store_f(void *out, int64_t e, int cnt, bool vec,
   }
 }
 
+/* Bytes [lo, hi) of in to out: 16-byte moves when the two agree modulo 16. */
+__device__ __forceinline__ void copy_bytes(const unsigned char *in, unsigned char *out, int64_t lo,
+                                           int64_t hi) {
+  if ((((uintptr_t)in ^ (uintptr_t)out) & 15) == 0) {
+    int64_t a = lo + (int64_t)((16 - (((uintptr_t)in + (uintptr_t)lo) & 15)) & 15);
+    a = a < hi ? a : hi;
+    int64_t b = a + ((hi - a) & ~(int64_t)15);
+    for (int64_t k = lo + threadIdx.x; k < a; k += blockDim.x) out[k] = in[k];
+    for (int64_t k = a + 16 * (int64_t)threadIdx.x; k < b; k += 16 * (int64_t)blockDim.x)
+      *(uint4 *)(out + k) = *(const uint4 *)(in + k);
+    for (int64_t k = b + threadIdx.x; k < hi; k += blockDim.x) out[k] = in[k];
+  } else {
+    for (int64_t k = lo + threadIdx.x; k < hi; k += blockDim.x) out[k] = in[k];
+  }
+}
+
+/* Elements [lo, hi) of a channel whose first element is `base`. */
 template <int M>
-__global__ void __launch_bounds__(kThreads)
-    apply_kernel(const int64_t *off, const vp_pw_sample *samples, int64_t n,
-                 const vp_pw_step *table, int nsteps, vp_dtype tin, vp_dtype tout) {
-  extern __shared__ vp_pw_step sh[];
-  const Place p = place(off, samples, n, kApplyChunk);
-  const vp_pw_sample sm = samples[p.s];
-  const int64_t base = p.c * sm.chan_numel;
-  if (sm.flags & VP_PW_COPY) {
-    const int es = tin == VP_U8 || tin == VP_I8 ? 1
-                   : tin == VP_U16 || tin == VP_I16 || tin == VP_F16 ? 2
-                   : tin == VP_I64 || tin == VP_F64 ? 8 : 4;
-    for (int64_t e = p.lo + 4 * threadIdx.x; e < p.hi; e += 4 * blockDim.x)
-      copy_elems(sm.in, sm.out, es, base + e, p.hi - e < 4 ? (int)(p.hi - e) : 4);
-    return;
-  }
-  stage_steps(sh, table + sm.steps + p.c * nsteps, nsteps);
+__device__ __forceinline__ void apply_range(const vp_pw_sample &sm, const vp_pw_step *sh,
+                                            int nsteps, vp_dtype tin, vp_dtype tout, int64_t base,
+                                            int64_t lo, int64_t hi) {
   const bool aligned = (sm.flags & VP_PW_ALIGNED) != 0;
-  if (M != kGeneric && aligned && p.hi - p.lo == kApplyChunk) {
-    /* a full aligned chunk: all of the thread's loads in flight at once */
-    constexpr int kIter = (int)(kApplyChunk / (4 * kThreads));
-    float v[kIter][4];
+  if (M != kGeneric && aligned && hi - lo == kApplyChunk) {
+    /* every load of the thread in flight before any arithmetic */
+    float v[kUnroll][4];
 #pragma unroll
-    for (int r = 0; r < kIter; r++)
-      load_f<M>(sm.in, base + p.lo + 4 * (threadIdx.x + r * kThreads), 4, true, v[r]);
+    for (int r = 0; r < kUnroll; r++)
+      load_f<M>(sm.in, base + lo + 4 * (threadIdx.x + r * kThreads), 4, true, v[r]);
+    for (int j = 0; j < nsteps; j++) {
 #pragma unroll
-    for (int r = 0; r < kIter; r++) {
-      const int64_t e = base + p.lo + 4 * (threadIdx.x + r * kThreads);
-      for (int j = 0; j < nsteps; j++) vp_pw_apply_f(&sh[j], v[r], e, 4);
-      store_f<M>(sm.out, e, 4, true, v[r]);
+      for (int r = 0; r < kUnroll; r++)
+        vp_pw_apply_f(&sh[j], v[r], base + lo + 4 * (threadIdx.x + r * kThreads), 4);
     }
+#pragma unroll
+    for (int r = 0; r < kUnroll; r++)
+      store_f<M>(sm.out, base + lo + 4 * (threadIdx.x + r * kThreads), 4, true, v[r]);
     return;
   }
-  for (int64_t e = p.lo + 4 * threadIdx.x; e < p.hi; e += 4 * blockDim.x) {
-    const int cnt = p.hi - e < 4 ? (int)(p.hi - e) : 4;
+  for (int64_t e = lo + 4 * threadIdx.x; e < hi; e += 4 * blockDim.x) {
+    const int cnt = hi - e < 4 ? (int)(hi - e) : 4;
     if (M == kGeneric) {
       double v[4];
       for (int k = 0; k < 4; k++) v[k] = k < cnt ? vp_cvt_load(sm.in, tin, base + e + k) : 0;
@@ -167,6 +183,42 @@ __global__ void __launch_bounds__(kThreads)
       load_f<M>(sm.in, base + e, cnt, vec, v);
       for (int j = 0; j < nsteps; j++) vp_pw_apply_f(&sh[j], v, base + e, cnt);
       store_f<M>(sm.out, base + e, cnt, vec, v);
+    }
+  }
+}
+
+template <int M>
+__global__ void __launch_bounds__(kThreads) apply_kernel(const __grid_constant__ Launch L) {
+  extern __shared__ vp_pw_step sh[];
+  const vp_pw_sample *samples = samples_of(L);
+  const vp_pw_step *table = table_of(L);
+  const vp_dtype tin = (vp_dtype)L.tin, tout = (vp_dtype)L.tout;
+  const int es = tin == VP_U8 || tin == VP_I8                      ? 1
+                 : tin == VP_U16 || tin == VP_I16 || tin == VP_F16 ? 2
+                 : tin == VP_I64 || tin == VP_F64                  ? 8
+                                                                   : 4;
+  /* every bound below depends on blockIdx only: the block stays together */
+  for (int64_t s = blockIdx.z; s < L.n; s += gridDim.z) {
+    const vp_pw_sample sm = samples[s];
+    const int64_t cn = sm.chan_numel;
+    for (int64_t c = blockIdx.y; c < sm.channels; c += gridDim.y) {
+      const int64_t base = c * cn;
+      int staged = 0;
+      for (int64_t lo = (int64_t)blockIdx.x * kApplyChunk; lo < cn;
+           lo += (int64_t)gridDim.x * kApplyChunk) {
+        const int64_t hi = lo + kApplyChunk < cn ? lo + kApplyChunk : cn;
+        if (sm.flags & VP_PW_COPY) {
+          copy_bytes((const unsigned char *)sm.in, (unsigned char *)sm.out, (base + lo) * es,
+                     (base + hi) * es);
+          continue;
+        }
+        if (!staged) {
+          __syncthreads();
+          stage_steps(sh, table + sm.steps + c * L.cstride, L.nsteps);
+          staged = 1;
+        }
+        apply_range<M>(sm, sh, L.nsteps, tin, tout, base, lo, hi);
+      }
     }
   }
 }
@@ -191,47 +243,81 @@ __device__ void block_reduce(vp_pw_stats &a) {
   __syncthreads();
 }
 
-/* Statistics of step j's input over one chunk: the steps before j on the
- * fly. */
-__global__ void __launch_bounds__(kThreads)
-    reduce_kernel(const int64_t *off, const vp_pw_sample *samples, int64_t n,
-                  const vp_pw_step *table, int nsteps, int j, vp_dtype tin, vp_pw_stats *partial) {
+/* Statistics of step j's input over chunks of VP_PW_CHUNK elements: the
+ * steps before j on the fly, one partial per chunk. */
+template <int M>
+__global__ void __launch_bounds__(kThreads) reduce_kernel(const __grid_constant__ Launch L) {
   extern __shared__ vp_pw_step sh[];
-  const Place p = place(off, samples, n, VP_PW_CHUNK);
-  const vp_pw_sample sm = samples[p.s];
-  const int64_t base = p.c * sm.chan_numel;
-  stage_steps(sh, table + sm.steps + p.c * nsteps, j + 1);
-  const int nonzero = (sh[j].stats & VP_PW_STAT_NONZERO) != 0;
-  vp_pw_stats acc;
-  vp_pw_stats_init(&acc);
-  for (int64_t e = p.lo + 4 * threadIdx.x; e < p.hi; e += 4 * blockDim.x) {
-    const int cnt = p.hi - e < 4 ? (int)(p.hi - e) : 4;
-    double v[4];
-    for (int k = 0; k < 4; k++) v[k] = k < cnt ? vp_cvt_load(sm.in, tin, base + e + k) : 0;
-    vp_pw_program_d(sh, j, v, base + e, cnt);
-    for (int k = 0; k < cnt; k++) vp_pw_stats_add(&acc, v[k], nonzero);
+  const vp_pw_sample *samples = samples_of(L);
+  const vp_pw_step *table = table_of(L);
+  const vp_dtype tin = (vp_dtype)L.tin;
+  const int j = L.j;
+  for (int64_t s = blockIdx.z; s < L.n; s += gridDim.z) {
+    if (!L.need[s * L.nsteps + j]) continue;
+    const vp_pw_sample sm = samples[s];
+    const int64_t cn = sm.chan_numel, cpc = (cn + VP_PW_CHUNK - 1) / VP_PW_CHUNK;
+    const bool aligned = (sm.flags & VP_PW_ALIGNED) != 0;
+    for (int64_t c = blockIdx.y; c < sm.channels; c += gridDim.y) {
+      const int64_t base = c * cn;
+      __syncthreads();
+      stage_steps(sh, table + sm.steps + c * L.cstride, j + 1);
+      const int nonzero = (sh[j].stats & VP_PW_STAT_NONZERO) != 0;
+      for (int64_t b = blockIdx.x; b < cpc; b += gridDim.x) {
+        const int64_t lo = b * VP_PW_CHUNK, hi = lo + VP_PW_CHUNK < cn ? lo + VP_PW_CHUNK : cn;
+        vp_pw_stats acc;
+        vp_pw_stats_init(&acc);
+        if (M != kGeneric && aligned && hi - lo == VP_PW_CHUNK) {
+          /* kUnroll loads in flight at a time, as the final pass (all of
+           * the chunk's would spill) */
+          for (int h = 0; h < kReduceUnroll; h += kUnroll) {
+            float v[kUnroll][4];
+#pragma unroll
+            for (int r = 0; r < kUnroll; r++)
+              load_f<M>(sm.in, base + lo + 4 * (threadIdx.x + (h + r) * kThreads), 4, true, v[r]);
+#pragma unroll
+            for (int r = 0; r < kUnroll; r++) {
+              const int64_t e = base + lo + 4 * (threadIdx.x + (h + r) * kThreads);
+              for (int q = 0; q < j; q++) vp_pw_apply_f(&sh[q], v[r], e, 4);
+#pragma unroll
+              for (int k = 0; k < 4; k++)
+                if (vp_pw_inside(&sh[j], e + k)) vp_pw_stats_add(&acc, v[r][k], nonzero);
+            }
+          }
+        } else {
+          for (int64_t e = lo + 4 * threadIdx.x; e < hi; e += 4 * blockDim.x) {
+            const int cnt = hi - e < 4 ? (int)(hi - e) : 4;
+            double v[4];
+            for (int k = 0; k < 4; k++) v[k] = k < cnt ? vp_cvt_load(sm.in, tin, base + e + k) : 0;
+            vp_pw_program_d(sh, j, v, base + e, cnt);
+            for (int k = 0; k < cnt; k++)
+              if (vp_pw_inside(&sh[j], base + e + k)) vp_pw_stats_add(&acc, v[k], nonzero);
+          }
+        }
+        block_reduce(acc);
+        if (threadIdx.x == 0) L.partial[sm.part + c * cpc + b] = acc;
+      }
+    }
   }
-  block_reduce(acc);
-  if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 
 /* Block s: sample s's chunks per channel in order, its channels in order,
- * then step j resolved on each channel. */
+ * then step j resolved on each channel (in the device table). */
 __global__ void __launch_bounds__(kThreads)
-    finish_kernel(const int64_t *off, const vp_pw_sample *samples, vp_pw_step *table, int nsteps,
-                  int j, vp_pw_stats *partial) {
+    finish_kernel(const __grid_constant__ Launch L, vp_pw_step *table) {
   const int64_t s = blockIdx.x;
-  if (off[s + 1] == off[s]) return;
-  const vp_pw_sample sm = samples[s];
+  const int j = L.j;
+  if (!L.need[s * L.nsteps + j]) return;
+  const vp_pw_sample sm = L.samples[s];
   const int64_t cpc = (sm.chan_numel + VP_PW_CHUNK - 1) / VP_PW_CHUNK;
-  vp_pw_stats *first = partial + off[s];
+  vp_pw_stats *first = L.partial + sm.part;
   __shared__ vp_pw_stats all;
   vp_pw_stats total;
   vp_pw_stats_init(&total);
   for (int64_t c = 0; c < sm.channels; c++) {
     vp_pw_stats acc;
     vp_pw_stats_init(&acc);
-    for (int64_t b = threadIdx.x; b < cpc; b += blockDim.x) vp_pw_stats_merge(&acc, &first[c * cpc + b]);
+    for (int64_t b = threadIdx.x; b < cpc; b += blockDim.x)
+      vp_pw_stats_merge(&acc, &first[c * cpc + b]);
     block_reduce(acc);
     if (threadIdx.x == 0) {
       first[c * cpc] = acc; /* the channel's statistics, in its first slot */
@@ -242,52 +328,29 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) all = total;
   __syncthreads();
   for (int64_t c = threadIdx.x; c < sm.channels; c += blockDim.x) {
-    vp_pw_step *st = table + sm.steps + c * nsteps;
+    vp_pw_step *st = table + sm.steps + c * L.nsteps;
     const vp_pw_stats *use = (st[j].stats & VP_PW_STAT_CHANNEL) ? &first[c * cpc] : &all;
-    vp_pw_resolve(&st[j], use, j + 1 < nsteps ? &st[j + 1] : NULL);
+    vp_pw_resolve(&st[j], use, j + 1 < L.nsteps ? &st[j + 1] : NULL);
   }
-}
-
-vp_status check_grid(int64_t blocks) {
-  if (blocks > 0x7fffffff)
-    return vp_fail(VP_ERR_OVERFLOW, "pointwise: %lld blocks in one launch", (long long)blocks);
-  return VP_OK;
-}
-
-vp_status stats_pass(const vp_pw_sample *samples, int64_t n, vp_pw_step *dtab, int nsteps,
-                     const uint8_t *need, int j, vp_dtype in, int64_t *units, cudaStream_t st) {
-  for (int64_t i = 0; i < n; i++)
-    units[i] = need[i * nsteps + j]
-                   ? samples[i].channels * ((samples[i].chan_numel + VP_PW_CHUNK - 1) / VP_PW_CHUNK)
-                   : 0;
-  vp_bl_table t;
-  VP_TRY(vp_bl_upload(samples, sizeof *samples, n, units, st, &t));
-  vp_status s = check_grid(t.total);
-  if (s == VP_OK && t.total > 0) {
-    vp_pw_stats *partial = NULL;
-    cudaError_t e = cudaMallocAsync((void **)&partial, (size_t)t.total * sizeof *partial, st);
-    if (e == cudaSuccess) {
-      const vp_pw_sample *ds = (const vp_pw_sample *)t.descs;
-      reduce_kernel<<<(unsigned)t.total, kThreads, (size_t)(j + 1) * sizeof(vp_pw_step), st>>>(
-          t.offsets, ds, n, dtab, nsteps, j, in, partial);
-      finish_kernel<<<(unsigned)n, kThreads, 0, st>>>(t.offsets, ds, dtab, nsteps, j, partial);
-      e = cudaGetLastError();
-      cudaFreeAsync(partial, st);
-    }
-    if (e != cudaSuccess) s = vp_cuda_status(e, "pointwise statistics");
-  }
-  vp_bl_free(&t, st);
-  return s;
-}
-
-template <int M>
-void launch_apply(int64_t blocks, const int64_t *off, const vp_pw_sample *ds, int64_t n,
-                  const vp_pw_step *dtab, int nsteps, vp_dtype in, vp_dtype out, cudaStream_t st) {
-  apply_kernel<M><<<(unsigned)blocks, kThreads, (size_t)nsteps * sizeof(vp_pw_step), st>>>(
-      off, ds, n, dtab, nsteps, in, out);
 }
 
 size_t align256(size_t x) { return (x + 255) & ~(size_t)255; }
+
+template <int M>
+void launch_all(Launch &L, vp_pw_step *dtab, const uint8_t *need, dim3 grid_apply, dim3 grid_reduce,
+                cudaStream_t st) {
+  for (int j = 0; j < L.nsteps; j++) {
+    int any = 0;
+    for (int64_t i = 0; i < L.n && !any; i++) any = need[i * L.nsteps + j];
+    if (!any) continue;
+    L.j = j;
+    reduce_kernel<M><<<grid_reduce, kThreads, (size_t)(j + 1) * sizeof(vp_pw_step), st>>>(L);
+    finish_kernel<<<(unsigned)L.n, kThreads, 0, st>>>(L, dtab);
+  }
+  apply_kernel<M><<<grid_apply, kThreads, (size_t)L.nsteps * sizeof(vp_pw_step), st>>>(L);
+}
+
+unsigned clamp_dim(int64_t v, int64_t hi) { return (unsigned)(v < 1 ? 1 : (v > hi ? hi : v)); }
 
 }  // namespace
 
@@ -299,61 +362,96 @@ extern "C" vp_status vp_cuda_pointwise(const vp_pw_sample *samples, int64_t n,
   if (n < 1 || nsteps < 1 || table_len < 1) return VP_OK;
   if (n > ((int64_t)1 << 24))
     return vp_fail(VP_ERR_INVALID_ARG, "pointwise: %lld samples", (long long)n);
-  /* one upload for the final pass's block offsets, the samples and the
-   * steps: small pageable copies cost more than the kernel of a patch */
-  const size_t off_bytes = align256((size_t)(n + 1) * sizeof(int64_t));
-  const size_t smp_bytes = align256((size_t)n * sizeof *samples);
-  const size_t tab_bytes = (size_t)table_len * sizeof *table;
-  const size_t bytes = off_bytes + smp_bytes + tab_bytes;
-  unsigned char *host = (unsigned char *)malloc(bytes);
-  int64_t *units = (int64_t *)malloc((size_t)n * sizeof *units);
-  if (!host || !units) {
-    free(host);
-    free(units);
-    return vp_fail(VP_ERR_NOMEM, "pointwise: out of host memory");
+  int any_stats = 0, any_mask = 0,
+      fl = (in == VP_F32 || in == VP_F16) && (out == VP_F32 || out == VP_F16);
+  for (int64_t k = 0; k < n * nsteps; k++) any_stats |= need[k];
+  for (int64_t k = 0; k < table_len; k++) {
+    any_mask |= table[k].mask_mode != VP_PW_MASK_NONE;
+    fl &= table[k].fp32;
   }
-  int64_t *off = (int64_t *)host;
-  off[0] = 0;
+  int64_t max_c = 1, max_cn = 1, parts = 0;
   for (int64_t i = 0; i < n; i++) {
-    int64_t u = samples[i].channels * ((samples[i].chan_numel + kApplyChunk - 1) / kApplyChunk);
-    off[i + 1] = off[i] + u;
+    if (samples[i].channels > max_c) max_c = samples[i].channels;
+    if (samples[i].chan_numel > max_cn) max_cn = samples[i].chan_numel;
+    parts += samples[i].channels * ((samples[i].chan_numel + VP_PW_CHUNK - 1) / VP_PW_CHUNK);
   }
-  memcpy(host + off_bytes, samples, (size_t)n * sizeof *samples);
-  memcpy(host + off_bytes + smp_bytes, table, tab_bytes);
-  vp_status s = check_grid(off[n]);
-  const int64_t blocks = off[n];
+  /* a block per chunk of the longest channel, up to a bound past which
+   * blocks loop (mixed shapes must not launch millions of idle blocks) */
+  const unsigned gy = clamp_dim(max_c, kMaxYZ), gz = clamp_dim(n, kMaxYZ);
+  const int64_t cap = ((int64_t)1 << 20) / ((int64_t)gy * gz) + 1;
+  const dim3 grid_apply(clamp_dim((max_cn + kApplyChunk - 1) / kApplyChunk, cap), gy, gz);
+  const dim3 grid_reduce(clamp_dim((max_cn + VP_PW_CHUNK - 1) / VP_PW_CHUNK, cap), gy, gz);
+
+  Launch L;
+  memset(&L, 0, sizeof L);
+  L.n = (int32_t)n;
+  L.nsteps = nsteps;
+  L.tin = (int32_t)in;
+  L.tout = (int32_t)out;
+  L.cstride = nsteps;
+  const size_t smp_bytes = ((size_t)n * sizeof *samples + 15) & ~(size_t)15;
   unsigned char *dev = NULL;
-  if (s == VP_OK) {
-    cudaError_t e = cudaMallocAsync((void **)&dev, bytes, st);
-    if (e == cudaSuccess) {
-      e = cudaMemcpyAsync(dev, host, bytes, cudaMemcpyHostToDevice, st);
-      if (e != cudaSuccess) s = vp_cuda_status(e, "pointwise: table upload");
+  vp_status s = VP_OK;
+  /* no statistics: the steps of a sample's channels are equal (masks
+   * aside), so one row per sample may ride in the parameters */
+  const int64_t rows = any_mask ? table_len : n * nsteps;
+  if (!any_stats && smp_bytes + (size_t)rows * sizeof *table <= (size_t)kInline) {
+    vp_pw_sample *is = (vp_pw_sample *)L.inl;
+    vp_pw_step *it = (vp_pw_step *)(L.inl + smp_bytes);
+    memcpy(is, samples, (size_t)n * sizeof *samples);
+    if (any_mask) {
+      memcpy(it, table, (size_t)table_len * sizeof *table);
     } else {
-      dev = NULL;
-      s = vp_cuda_status(e, "pointwise: device table");
+      for (int64_t i = 0; i < n; i++) {
+        memcpy(&it[i * nsteps], &table[samples[i].steps], (size_t)nsteps * sizeof *table);
+        is[i].steps = i * nsteps;
+      }
+      L.cstride = 0;
+    }
+    L.step_off = (int32_t)smp_bytes;
+  } else {
+    /* one upload: samples (with their partials' offsets), steps, need */
+    const size_t tab_off = align256(smp_bytes), tab_bytes = (size_t)table_len * sizeof *table;
+    const size_t need_off = align256(tab_off + tab_bytes), need_bytes = (size_t)(n * nsteps);
+    const size_t part_off = align256(need_off + need_bytes);
+    const size_t bytes = part_off + (any_stats ? (size_t)parts * sizeof(vp_pw_stats) : 0);
+    const size_t up = need_off + need_bytes;
+    unsigned char *host = (unsigned char *)malloc(up);
+    if (!host) return vp_fail(VP_ERR_NOMEM, "pointwise: out of host memory");
+    vp_pw_sample *hs = (vp_pw_sample *)host;
+    memcpy(hs, samples, (size_t)n * sizeof *samples);
+    int64_t at = 0;
+    for (int64_t i = 0; i < n; i++) {
+      hs[i].part = at;
+      at += samples[i].channels * ((samples[i].chan_numel + VP_PW_CHUNK - 1) / VP_PW_CHUNK);
+    }
+    memcpy(host + tab_off, table, tab_bytes);
+    memcpy(host + need_off, need, need_bytes);
+    s = vp_cuda_malloc_async((void **)&dev, bytes, st, "pointwise: device table");
+    if (s == VP_OK) s = vp_cuda_upload(dev, host, up, st, "pointwise: table");
+    free(host);
+    if (dev) {
+      L.samples = (const vp_pw_sample *)dev;
+      L.table = (const vp_pw_step *)(dev + tab_off);
+      L.need = dev + need_off;
+      L.partial = any_stats ? (vp_pw_stats *)(dev + part_off) : NULL;
     }
   }
-  free(host);
-  vp_pw_step *dtab = dev ? (vp_pw_step *)(dev + off_bytes + smp_bytes) : NULL;
-  for (int j = 0; j < nsteps && s == VP_OK; j++) {
-    int any = 0;
-    for (int64_t i = 0; i < n && !any; i++) any = need[i * nsteps + j];
-    if (any) s = stats_pass(samples, n, dtab, nsteps, need, j, in, units, st);
-  }
-  if (s == VP_OK && blocks > 0) {
-    int fl = (in == VP_F32 || in == VP_F16) && (out == VP_F32 || out == VP_F16);
-    for (int64_t k = 0; k < table_len && fl; k++) fl = table[k].fp32;
-    const int64_t *doff = (const int64_t *)dev;
-    const vp_pw_sample *ds = (const vp_pw_sample *)(dev + off_bytes);
-    if (!fl) launch_apply<kGeneric>(blocks, doff, ds, n, dtab, nsteps, in, out, st);
-    else if (in == VP_F32 && out == VP_F32) launch_apply<kF32F32>(blocks, doff, ds, n, dtab, nsteps, in, out, st);
-    else if (in == VP_F32) launch_apply<kF32F16>(blocks, doff, ds, n, dtab, nsteps, in, out, st);
-    else if (out == VP_F16) launch_apply<kF16F16>(blocks, doff, ds, n, dtab, nsteps, in, out, st);
-    else launch_apply<kF16F32>(blocks, doff, ds, n, dtab, nsteps, in, out, st);
+  if (s == VP_OK) {
+    vp_pw_step *dtab = (vp_pw_step *)L.table;
+    if (!fl)
+      launch_all<kGeneric>(L, dtab, need, grid_apply, grid_reduce, st);
+    else if (in == VP_F32 && out == VP_F32)
+      launch_all<kF32F32>(L, dtab, need, grid_apply, grid_reduce, st);
+    else if (in == VP_F32)
+      launch_all<kF32F16>(L, dtab, need, grid_apply, grid_reduce, st);
+    else if (out == VP_F16)
+      launch_all<kF16F16>(L, dtab, need, grid_apply, grid_reduce, st);
+    else
+      launch_all<kF16F32>(L, dtab, need, grid_apply, grid_reduce, st);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) s = vp_cuda_status(e, "pointwise launch");
   }
   if (dev) cudaFreeAsync(dev, st);
-  free(units);
   return s;
 }

@@ -49,9 +49,14 @@ enum {
 /* No rounding after the step (a step inside an operator). */
 #define VP_PW_NO_ROUND (-1)
 
+/* Masked AFFINE steps (normalize_masked): what becomes of the voxels
+ * outside the mask. */
+enum { VP_PW_MASK_NONE, VP_PW_MASK_KEEP, VP_PW_MASK_ZERO };
+
 /* One step for one (sample, channel). Parameters by kind:
  *   AFFINE:   x = clamp(x, p3, p4); x = (x - p0) * p1 + p2; x = clamp(x, p5, p6)
- *             (keep_zero: an input 0 stays 0 and skips all of it)
+ *             (keep_zero: an input 0 stays 0 and skips all of it; outside a
+ *             mask: x is kept, or 0, and skips all of it)
  *   GAMMA:    u = p0 * x; x = p0 * (pow((u - p1) / p2, p4) * p3 + p1)   (p0 = +-1, invert)
  *             p5 = epsilon (added to the range to make p2)
  *   GAUSSIAN: x + (p0 + p1 * z)
@@ -62,10 +67,17 @@ typedef struct vp_pw_step {
   int8_t out; /* the dtype the result rounds to, or VP_PW_NO_ROUND */
   uint8_t stats;
   uint8_t clamp_stats; /* CONTRAST: clamp to the input's [min, max] (preserve_range) */
-  uint8_t pad_;
+  uint8_t mask_mode;   /* AFFINE: VP_PW_MASK_NONE, _KEEP or _ZERO */
   vp_rng_key key;
   uint32_t iteration, sample;
+  int32_t mask_dtype;
   uint32_t pad2_;
+  /* AFFINE with a mask: element e of the sample is inside when element
+   * e - mask_e0 of `mask` is not 0 (mask_e0 = the channel's first element
+   * when one mask channel serves all channels, else 0). Statistics count
+   * the inside only. */
+  const void *mask;
+  int64_t mask_e0;
   double p[7];
   double t_mean, t_std; /* RESTORE: the statistics to restore (set by the GAMMA before) */
   float f[7];
@@ -108,6 +120,13 @@ VP_HD void vp_pw_stats_moments(const vp_pw_stats *s, double *mean, double *sd) {
 
 VP_HD void vp_pw_sync_f(vp_pw_step *s) {
   for (int k = 0; k < 7; k++) s->f[k] = (float)s->p[k];
+}
+
+/* Whether element e of the sample lies inside the step's mask (always, for
+ * a step without one). */
+VP_HD int vp_pw_inside(const vp_pw_step *s, int64_t e) {
+  return s->mask_mode == VP_PW_MASK_NONE ||
+         vp_cvt_load(s->mask, (vp_dtype)s->mask_dtype, e - s->mask_e0) != 0;
 }
 
 /* Derives a step's parameters from the statistics of its input; `next` is
@@ -224,6 +243,10 @@ VP_HD float vp_pw_round_f(float v, int t) {
         for (int k = 0; k < 4; k++) {                                                          \
           if (k >= cnt) break;                                                                 \
           T x = v[k];                                                                          \
+          if (s->mask_mode && !vp_pw_inside(s, e0 + k)) {                                      \
+            if (s->mask_mode == VP_PW_MASK_ZERO) v[k] = 0;                                     \
+            continue;                                                                          \
+          }                                                                                    \
           if (s->keep_zero && x == 0) continue;                                                \
           x = x < (T)s->PAR[3] ? (T)s->PAR[3] : (x > (T)s->PAR[4] ? (T)s->PAR[4] : x);         \
           x = (x - (T)s->PAR[0]) * (T)s->PAR[1] + (T)s->PAR[2];                                \
@@ -293,6 +316,7 @@ typedef struct vp_pw_sample {
   int64_t steps;
   int32_t channels;
   uint32_t flags;
+  int64_t part; /* GPU statistics: the sample's first partial (set by the GPU body) */
 } vp_pw_sample;
 
 /* Elements a reduction chunk covers (CPU and GPU alike). */

@@ -178,6 +178,30 @@ __global__ void __launch_bounds__(kTileW *kTileH)
         fl[a] = floor(xc[a]);
         fast &= fabs(fl[a]) < kFastCoord;
       }
+      if (IN == VP_F32 && INTERP == VP_INTERP_LINEAR && fast) {
+        /* interior float32 voxels (most of any warp): the CPU row path's
+         * shortcut, every corner read from the first one's offset, no
+         * border mapping, no per-corner check; the same float arithmetic
+         * (vp_rs_trilinear_f32), so the same bits as the general path */
+        const int i0 = (int)fl[0], i1 = (int)fl[1], i2 = (int)fl[2];
+        const double t0 = VP_RS_DADD(xc[0], -fl[0]), t1 = VP_RS_DADD(xc[1], -fl[1]),
+                     t2 = VP_RS_DADD(xc[2], -fl[2]);
+        if (i0 >= 0 && i0 + (t0 != 0.0) < n0 && i1 >= 0 && i1 + (t1 != 0.0) < n1 && i2 >= 0 &&
+            i2 + (t2 != 0.0) < n2) {
+          const float td = (float)t0, th = (float)t1, tw = (float)t2;
+          const int64_t base = ((int64_t)i0 * n1 + i1) * n2 + i2;
+          const float *src = (const float *)s.in + base;
+          for (int64_t c = 0; c < s.channels; c++, src += s.in_plane) {
+            const float v = vp_rs_trilinear_f32(src, td != 0.0f ? plane : 0, th != 0.0f ? n2 : 0,
+                                                tw != 0.0f, td, th, tw);
+            if (out == VP_F32)
+              ((float *)s.out)[c * s.out_plane + at] = v;
+            else
+              vp_cvt_store(s.out, out, c * s.out_plane + at, (double)v);
+          }
+          continue;
+        }
+      }
       if (fast) {
         /* vp_rs_linear_setup with 32-bit indices and per-axis partial
          * offsets: the same neighbours, weights and fill rule */

@@ -1,5 +1,6 @@
-/* Cubic interpolation on the GPU: the batch's inputs become float32
- * B-spline coefficient volumes (src/ops/bspline.h: padding, then the
+/* Cubic interpolation on the GPU. Samples of axis-aligned maps take the
+ * separable path (src/cuda/resample_separable.cu); for the others the
+ * inputs become float32 B-spline coefficient volumes (src/ops/bspline.h: padding, then the
  * recursive prefilter along W, H and D, one thread per line), held in one
  * stream-ordered scratch allocation, and the engine's coefficient stage
  * interpolates them. Four batched launches plus the interpolation. */
@@ -12,6 +13,7 @@ extern "C" {
 }
 #include "cuda/batch_launch.h"
 #include "cuda/kernels.h"
+#include "cuda/resample_separable.h"
 #include "ops/bspline.h"
 #include "ops/resample_kernel.h"
 
@@ -72,7 +74,7 @@ struct FilterBody {
  * instruction, one sector each, and a separate load pass would write and
  * read the whole coefficient volume once more. */
 constexpr int kRows = 32;
-constexpr int kRowThreads = 128; /* all copy; the first kRows filter */
+constexpr int kRowThreads = 128;      /* all copy; the first kRows filter */
 constexpr int64_t kMaxSharedW = 1024; /* 32 x 1025 floats: 131 KB */
 
 /* Loads also take the input through the border (LoadBody's rule), so the
@@ -102,8 +104,8 @@ __global__ void __launch_bounds__(kRowThreads)
     const int64_t r0 = (u - off[s]) * kRows;
     const int nr = (int)(rows - r0 < kRows ? rows - r0 : kRows);
     float *g = d.coef + r0 * W;
-    const int w = (int)W; /* <= kMaxSharedW */
-    const int cnt = nr * w;   /* the rows are contiguous: one flat, coalesced copy */
+    const int w = (int)W;   /* <= kMaxSharedW */
+    const int cnt = nr * w; /* the rows are contiguous: one flat, coalesced copy */
 #pragma unroll 4
     for (int k = (int)threadIdx.x; k < cnt; k += kRowThreads) {
       const int r = k / w;
@@ -169,14 +171,17 @@ extern "C" vp_status vp_cuda_resample_cubic(const vp_resample_desc *d, int64_t n
   CoefDesc *cd = (CoefDesc *)calloc((size_t)n, sizeof *cd);
   vp_resample_desc *rd = (vp_resample_desc *)calloc((size_t)n, sizeof *rd);
   int64_t *units = (int64_t *)calloc((size_t)n, sizeof *units);
+  unsigned char *sep = (unsigned char *)calloc((size_t)n, 1);
   vp_status s = VP_OK;
   float *coef = nullptr;
-  if (!cd || !rd || !units) s = vp_fail(VP_ERR_NOMEM, "resample (GPU): out of host memory");
+  if (!cd || !rd || !units || !sep) s = vp_fail(VP_ERR_NOMEM, "resample (GPU): out of host memory");
+  if (s == VP_OK) s = vp_cuda_cubic_separable(d, n, in, out, border, stream, sep);
   int64_t total = 0;
   for (int64_t i = 0; s == VP_OK && i < n; i++) {
     vp_bspline_layout(d[i].in_shape, (int)border, cd[i].pad, cd[i].cs);
     const int64_t out_n = d[i].out_shape[0] * d[i].out_shape[1] * d[i].out_shape[2];
-    int64_t cn = out_n > 0 ? d[i].channels : 0; /* no output: no coefficients */
+    /* no output, or done by the separable path: no coefficients */
+    int64_t cn = out_n > 0 && !sep[i] ? d[i].channels : 0;
     for (int a = 0; a < 3; a++) {
       cd[i].in_shape[a] = d[i].in_shape[a];
       if (cd[i].cs[a] != 0 && cn > (INT64_MAX / 8 - total) / cd[i].cs[a]) {
@@ -193,12 +198,8 @@ extern "C" vp_status vp_cuda_resample_cubic(const vp_resample_desc *d, int64_t n
     total += cn;
   }
   if (s == VP_OK && total > 0) {
-    const cudaError_t e = cudaMallocAsync((void **)&coef, (size_t)total * sizeof(float), st);
-    if (e != cudaSuccess) {
-      (void)cudaGetLastError();
-      s = vp_fail(VP_ERR_NOMEM, "resample (GPU): no device memory for %lld cubic coefficients",
-                  (long long)total);
-    }
+    s = vp_cuda_malloc_async((void **)&coef, (size_t)total * sizeof(float), st,
+                             "resample (GPU): cubic coefficients");
   }
   if (s == VP_OK) {
     int64_t at = 0;
@@ -206,17 +207,19 @@ extern "C" vp_status vp_cuda_resample_cubic(const vp_resample_desc *d, int64_t n
       cd[i].coef = units[i] > 0 ? coef + at : nullptr;
       at += units[i];
       vp_resample_cubic_desc(&d[i], border, cd[i].coef, &rd[i]);
+      if (sep[i]) rd[i].channels = 0;
     }
     int64_t maxw = 0;
     for (int64_t i = 0; i < n; i++)
       if (cd[i].coef && cd[i].cs[2] > maxw) maxw = cd[i].cs[2];
     /* rows that fit shared memory load and filter along W in one kernel */
     const int rows_shared = maxw <= kMaxSharedW;
-    if (rows_shared)
+    /* no coefficients (all separable or empty): no table uploads */
+    if (total > 0 && rows_shared)
       s = run_rows(cd, n, border != VP_BORDER_CONSTANT, in, (int)border, st);
-    else
+    else if (total > 0)
       s = run_batched(cd, n, units, st, LoadBody{in, (int)border});
-    for (int a = rows_shared ? 1 : 2; a >= 0 && s == VP_OK; a--) {
+    for (int a = rows_shared ? 1 : 2; a >= 0 && s == VP_OK && total > 0; a--) {
       for (int64_t i = 0; i < n; i++)
         units[i] = cd[i].cs[a] >= 2 && cd[i].coef
                        ? cd[i].channels * cd[i].cs[0] * cd[i].cs[1] * cd[i].cs[2] / cd[i].cs[a]
@@ -238,5 +241,6 @@ extern "C" vp_status vp_cuda_resample_cubic(const vp_resample_desc *d, int64_t n
   free(cd);
   free(rd);
   free(units);
+  free(sep);
   return s;
 }

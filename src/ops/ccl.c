@@ -1,22 +1,29 @@
-/* Connected-component labelling on the CPU: run-based union-find.
+/* Connected-component labelling on the CPU: run-based union-find in one
+ * scan.
  *
  * Rows (d, h) are scanned into runs of foreground voxels (multi-label:
  * runs of equal values); each run is one union-find node, numbered in C
- * order. A run joins the runs it touches in its backward neighbour rows
- * (d, h-1), (d-1, h-1), (d-1, h), (d-1, h+1), overlapping exactly or with
- * one voxel of slack depending on the connectivity. Unions link the larger
- * root under the smaller, so every root is its component's first run: the
- * partition and the roots do not depend on the order of the unions, hence
- * the labels not on the thread count.
+ * order. Integer rows are scanned eight bytes at a time (background is
+ * skipped and runs are measured a 64-bit word per step), floats voxel by
+ * voxel. Right after its row is scanned, a run joins the runs it touches
+ * in its backward neighbour rows (d, h-1), (d-1, h-1), (d-1, h),
+ * (d-1, h+1), overlapping exactly or with one voxel of slack depending on
+ * the connectivity. Unions link the larger root under the smaller, so
+ * every root is its component's first run: the partition and the roots do
+ * not depend on the order of the unions, hence the labels not on the
+ * thread count.
  *
- * Parallel: the rows are cut into slabs; each thread unions inside its
- * slab, then the slab borders are joined in order on the calling thread,
- * and labels are assigned per slab after a prefix sum of the root counts. */
+ * Parallel: the rows are cut into slabs; each thread scans and unites its
+ * slab into growable run arrays of its own (one pass over the input); the
+ * arrays are then gathered into one numbering, the slab borders joined in
+ * order on the calling thread, and labels assigned per slab after a
+ * prefix sum of the root counts. */
+#include "ops/ccl.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/status.h"
-#include "ops/ccl.h"
 
 vp_status vp_ccl_check(const char *who, const int64_t shape[3], const vp_ccl_params *p,
                        int *conn3) {
@@ -54,122 +61,192 @@ vp_status vp_ccl_check(const char *who, const int64_t shape[3], const vp_ccl_par
 /* ------------------------------------------------------------------ */
 /* Row scanning                                                        */
 
+/* Integer foreground tests, on the raw bits of the dtype's elements:
+ * BG: fg = (v != c); SEL: fg = (v == c); ALL: the background is a value
+ * that the dtype cannot hold; NONE: so is the selected value. */
+enum { CCL_BG, CCL_SEL, CCL_ALL, CCL_NONE };
+
+/* The runs of one slab, [x0, x1) with their union-find parents, indexed
+ * from 0 in the slab until they are gathered into one numbering. */
+typedef struct ccl_runs {
+  int32_t *x0, *x1, *parent;
+  int64_t n, cap;
+} ccl_runs;
+
 typedef struct ccl_job {
   const void *in;
   vp_dtype dtype;
   int64_t D, H, W, rows;
   vp_ccl_pred pred;
+  int imode;     /* integer dtypes: CCL_BG ... */
+  uint64_t iraw; /* the reference value's bits in the dtype */
   int multi;
   int conn;
   int64_t *row_off; /* rows + 1: first run of each row */
-  int32_t *x0, *x1; /* runs: [x0, x1) */
+  ccl_runs *slab;   /* per slab, while scanning */
+  int32_t *x0, *x1; /* all runs, after the gathering */
   int32_t *parent;  /* per run; then the label of the run */
   int64_t nslab, slab_rows;
+  int64_t *slab_base;  /* first run of each slab */
   int64_t *slab_roots; /* roots per slab, then their exclusive prefix */
   int32_t *labels;
 } ccl_job;
 
-/* Runs of one row, counted (x0 == NULL) or stored. FG(v): foreground;
- * a run extends over foreground voxels (binary) or over voxels equal to
- * its first one (multi-label; those are foreground too). */
-#define CCL_SCAN_BODY(T, FG)                          \
-  const T *r = (const T *)j->in + row * j->W;         \
-  const int64_t W = j->W;                             \
-  int64_t n = 0, x = 0;                               \
-  while (x < W) {                                     \
-    while (x < W && !(FG(r[x]))) x++;                 \
-    if (x >= W) break;                                \
-    const int64_t s = x;                              \
-    const T v = r[x++];                               \
-    if (j->multi) {                                   \
-      while (x < W && r[x] == v) x++;                 \
-    } else {                                          \
-      while (x < W && (FG(r[x]))) x++;                \
-    }                                                 \
-    if (x0) {                                         \
-      x0[n] = (int32_t)s;                             \
-      x1[n] = (int32_t)x;                             \
-    }                                                 \
-    n++;                                              \
-  }                                                   \
-  return n;
-
-/* Written out per type: the predicate needs the element expression. */
-#define SCAN_FN(NAME, T, EXPR)                                                   \
-  static int64_t NAME(const ccl_job *j, int64_t row, int32_t *x0, int32_t *x1) { \
-    const vp_ccl_pred *pr = &j->pred;                                            \
-    (void)pr;                                                                    \
-    EXPR                                                                         \
-  }
-
-#define INT_FG_SEL(v) ((int64_t)(v) == ref)
-#define INT_FG_BG(v) ((int64_t)(v) != ref)
-#define INT_FG_ALL(v) ((void)(v), 1)
-#define INT_SCAN(T)                           \
-  if (pr->select && !pr->has_ref) return 0;   \
-  const int64_t ref = pr->iref;               \
-  (void)ref;                                  \
-  if (pr->has_ref && pr->select) {            \
-    CCL_SCAN_BODY(T, INT_FG_SEL)              \
-  }                                           \
-  if (pr->has_ref) {                          \
-    CCL_SCAN_BODY(T, INT_FG_BG)               \
-  }                                           \
-  CCL_SCAN_BODY(T, INT_FG_ALL)
-
-#define FLT_FG(v) vp_ccl_fg_float(pr, (double)(v))
-#define HALF_FG(v) vp_ccl_fg_float(pr, (double)vp_cvt_half_to_float(v))
-
-SCAN_FN(scan_u8, uint8_t, INT_SCAN(uint8_t))
-SCAN_FN(scan_i8, int8_t, INT_SCAN(int8_t))
-SCAN_FN(scan_u16, uint16_t, INT_SCAN(uint16_t))
-SCAN_FN(scan_i16, int16_t, INT_SCAN(int16_t))
-SCAN_FN(scan_u32, uint32_t, INT_SCAN(uint32_t))
-SCAN_FN(scan_i32, int32_t, INT_SCAN(int32_t))
-SCAN_FN(scan_i64, int64_t, INT_SCAN(int64_t))
-SCAN_FN(scan_f32, float, CCL_SCAN_BODY(float, FLT_FG))
-SCAN_FN(scan_f64, double, CCL_SCAN_BODY(double, FLT_FG))
-
-/* Half floats: equality of the decoded values (so +0 and -0 are one
- * value, NaNs none), as the GPU compares them. */
-static int64_t scan_f16(const ccl_job *j, int64_t row, int32_t *x0, int32_t *x1) {
-  const vp_ccl_pred *pr = &j->pred;
-  const uint16_t *r = (const uint16_t *)j->in + row * j->W;
-  const int64_t W = j->W;
-  int64_t n = 0, x = 0;
-  while (x < W) {
-    while (x < W && !HALF_FG(r[x])) x++;
-    if (x >= W) break;
-    const int64_t s = x;
-    const float v = vp_cvt_half_to_float(r[x++]);
-    if (j->multi) {
-      while (x < W && vp_cvt_half_to_float(r[x]) == v) x++;
-    } else {
-      while (x < W && HALF_FG(r[x])) x++;
-    }
-    if (x0) {
-      x0[n] = (int32_t)s;
-      x1[n] = (int32_t)x;
-    }
-    n++;
-  }
-  return n;
+static int runs_grow(ccl_runs *r) {
+  const int64_t cap = r->cap ? 2 * r->cap : 4096;
+  const size_t bytes = (size_t)cap * sizeof(int32_t);
+  int32_t *a = realloc(r->x0, bytes);
+  if (a) r->x0 = a;
+  int32_t *b = a ? realloc(r->x1, bytes) : NULL;
+  if (b) r->x1 = b;
+  int32_t *c = b ? realloc(r->parent, bytes) : NULL;
+  if (!c) return 0;
+  r->parent = c;
+  r->cap = cap;
+  return 1;
 }
 
-static int64_t scan_row(const ccl_job *j, int64_t row, int32_t *x0, int32_t *x1) {
-  switch (j->dtype) {
-    case VP_U8: return scan_u8(j, row, x0, x1);
-    case VP_I8: return scan_i8(j, row, x0, x1);
-    case VP_U16: return scan_u16(j, row, x0, x1);
-    case VP_I16: return scan_i16(j, row, x0, x1);
-    case VP_U32: return scan_u32(j, row, x0, x1);
-    case VP_I32: return scan_i32(j, row, x0, x1);
-    case VP_I64: return scan_i64(j, row, x0, x1);
-    case VP_F16: return scan_f16(j, row, x0, x1);
-    case VP_F32: return scan_f32(j, row, x0, x1);
-    case VP_F64: return scan_f64(j, row, x0, x1);
-    default: return 0;
+static inline int runs_push(ccl_runs *r, int64_t s, int64_t e) {
+  if (r->n == r->cap && !runs_grow(r)) return 0;
+  r->x0[r->n] = (int32_t)s;
+  r->x1[r->n] = (int32_t)e;
+  r->parent[r->n] = (int32_t)r->n;
+  r->n++;
+  return 1;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define CCL_SWAR 1
+#else
+#define CCL_SWAR 0
+#endif
+
+/* find_ne / find_eq: the first x' >= x below W whose element differs from
+ * (equals) c, else W. Eight bytes per step where the byte order allows:
+ * w = word ^ broadcast(c) has zero lanes where the elements equal c, and
+ * the lowest set bit of (w - ONES) & ~w & HIGHS marks the first of them
+ * (a borrow reaches only lanes above a zero lane). */
+#define CCL_FIND_FNS(T, SUF, ONES)                                                \
+  static inline int64_t find_ne_##SUF(const T *r, int64_t x, int64_t W, T c) {    \
+    const int64_t L = 8 / sizeof(T);                                              \
+    const uint64_t cb = (uint64_t)c * (ONES);                                     \
+    for (; CCL_SWAR && x + L <= W; x += L) {                                      \
+      uint64_t w;                                                                 \
+      memcpy(&w, r + x, 8);                                                       \
+      w ^= cb;                                                                    \
+      if (w) return x + __builtin_ctzll(w) / (8 * sizeof(T));                     \
+    }                                                                             \
+    while (x < W && r[x] == c) x++;                                               \
+    return x;                                                                     \
+  }                                                                               \
+  static inline int64_t find_eq_##SUF(const T *r, int64_t x, int64_t W, T c) {    \
+    const int64_t L = 8 / sizeof(T);                                              \
+    const uint64_t cb = (uint64_t)c * (ONES), hi = (ONES) << (8 * sizeof(T) - 1); \
+    for (; CCL_SWAR && x + L <= W; x += L) {                                      \
+      uint64_t w;                                                                 \
+      memcpy(&w, r + x, 8);                                                       \
+      w ^= cb;                                                                    \
+      const uint64_t z = (w - (ONES)) & ~w & hi;                                  \
+      if (z) return x + __builtin_ctzll(z) / (8 * sizeof(T));                     \
+    }                                                                             \
+    while (x < W && r[x] != c) x++;                                               \
+    return x;                                                                     \
   }
+
+/* Integer rows, as unsigned lanes of the dtype's width. */
+#define CCL_SCAN_INT(T, SUF)                                            \
+  static int scan_##SUF(const ccl_job *j, int64_t row, ccl_runs *out) { \
+    const T *r = (const T *)j->in + row * j->W;                         \
+    const int64_t W = j->W;                                             \
+    const T c = (T)j->iraw;                                             \
+    const int mode = j->imode;                                          \
+    if (mode == CCL_NONE) return 1;                                     \
+    for (int64_t x = 0; x < W;) {                                       \
+      const int64_t s = mode == CCL_BG    ? find_ne_##SUF(r, x, W, c)   \
+                        : mode == CCL_SEL ? find_eq_##SUF(r, x, W, c)   \
+                                          : x;                          \
+      if (s >= W) break;                                                \
+      x = j->multi          ? find_ne_##SUF(r, s + 1, W, r[s])          \
+          : mode == CCL_BG  ? find_eq_##SUF(r, s + 1, W, c)             \
+          : mode == CCL_SEL ? find_ne_##SUF(r, s + 1, W, c)             \
+                            : W;                                        \
+      if (!runs_push(out, s, x)) return 0;                              \
+    }                                                                   \
+    return 1;                                                           \
+  }
+
+CCL_FIND_FNS(uint8_t, u8, 0x0101010101010101ull)
+CCL_FIND_FNS(uint16_t, u16, 0x0001000100010001ull)
+CCL_FIND_FNS(uint32_t, u32, 0x0000000100000001ull)
+CCL_FIND_FNS(uint64_t, u64, 1ull)
+CCL_SCAN_INT(uint8_t, u8)
+CCL_SCAN_INT(uint16_t, u16)
+CCL_SCAN_INT(uint32_t, u32)
+CCL_SCAN_INT(uint64_t, u64)
+
+/* Float rows, voxel by voxel: equality of the values (decoded, for
+ * halves), so +0 and -0 are one value and NaNs none, as on the GPU. */
+#define F32_VAL(v) (double)(v)
+#define F16_VAL(v) (double)vp_cvt_half_to_float(v)
+#define CCL_SCAN_FLT(NAME, T, VAL)                                \
+  static int NAME(const ccl_job *j, int64_t row, ccl_runs *out) { \
+    const vp_ccl_pred *pr = &j->pred;                             \
+    const T *r = (const T *)j->in + row * j->W;                   \
+    const int64_t W = j->W;                                       \
+    for (int64_t x = 0; x < W;) {                                 \
+      while (x < W && !vp_ccl_fg_float(pr, VAL(r[x]))) x++;       \
+      if (x >= W) break;                                          \
+      const int64_t s = x;                                        \
+      const double v = VAL(r[x++]);                               \
+      if (j->multi) {                                             \
+        while (x < W && VAL(r[x]) == v) x++;                      \
+      } else {                                                    \
+        while (x < W && vp_ccl_fg_float(pr, VAL(r[x]))) x++;      \
+      }                                                           \
+      if (!runs_push(out, s, x)) return 0;                        \
+    }                                                             \
+    return 1;                                                     \
+  }
+CCL_SCAN_FLT(scan_f16, uint16_t, F16_VAL)
+CCL_SCAN_FLT(scan_f32, float, F32_VAL)
+CCL_SCAN_FLT(scan_f64, double, F32_VAL)
+
+/* Appends the runs of `row` to out; 0 when out cannot grow. */
+static int scan_row(const ccl_job *j, int64_t row, ccl_runs *out) {
+  switch (j->dtype) {
+    case VP_U8:
+    case VP_I8: return scan_u8(j, row, out);
+    case VP_U16:
+    case VP_I16: return scan_u16(j, row, out);
+    case VP_U32:
+    case VP_I32: return scan_u32(j, row, out);
+    case VP_I64: return scan_u64(j, row, out);
+    case VP_F16: return scan_f16(j, row, out);
+    case VP_F32: return scan_f32(j, row, out);
+    case VP_F64: return scan_f64(j, row, out);
+    default: return 1;
+  }
+}
+
+/* The integer test of the predicate: the reference's bits in the dtype,
+ * or ALL / NONE when the dtype cannot hold it (no voxel equals it). */
+static void int_mode(ccl_job *j) {
+  const vp_ccl_pred *pr = &j->pred;
+  int64_t lo = 0, hi = 0;
+  switch (j->dtype) {
+    case VP_U8: hi = UINT8_MAX; break;
+    case VP_I8: lo = INT8_MIN, hi = INT8_MAX; break;
+    case VP_U16: hi = UINT16_MAX; break;
+    case VP_I16: lo = INT16_MIN, hi = INT16_MAX; break;
+    case VP_U32: hi = UINT32_MAX; break;
+    case VP_I32: lo = INT32_MIN, hi = INT32_MAX; break;
+    case VP_I64: lo = INT64_MIN, hi = INT64_MAX; break;
+    default: return; /* floats test voxel by voxel */
+  }
+  const int held = pr->has_ref && pr->iref >= lo && pr->iref <= hi;
+  j->imode = held ? (pr->select ? CCL_SEL : CCL_BG) : (pr->select ? CCL_NONE : CCL_ALL);
+  /* two's complement bits, truncated to the lane by the scanner's cast */
+  j->iraw = held ? (uint64_t)pr->iref : 0;
 }
 
 /* Multi-label: do elements a and b hold equal values (compared as the
@@ -177,12 +254,12 @@ static int64_t scan_row(const ccl_job *j, int64_t row, int32_t *x0, int32_t *x1)
 static int same_value(const ccl_job *j, int64_t a, int64_t b) {
   const void *p = j->in;
   switch (j->dtype) {
-    case VP_U8: return ((const uint8_t *)p)[a] == ((const uint8_t *)p)[b];
-    case VP_I8: return ((const int8_t *)p)[a] == ((const int8_t *)p)[b];
-    case VP_U16: return ((const uint16_t *)p)[a] == ((const uint16_t *)p)[b];
-    case VP_I16: return ((const int16_t *)p)[a] == ((const int16_t *)p)[b];
-    case VP_U32: return ((const uint32_t *)p)[a] == ((const uint32_t *)p)[b];
-    case VP_I32: return ((const int32_t *)p)[a] == ((const int32_t *)p)[b];
+    case VP_U8:
+    case VP_I8: return ((const uint8_t *)p)[a] == ((const uint8_t *)p)[b];
+    case VP_U16:
+    case VP_I16: return ((const uint16_t *)p)[a] == ((const uint16_t *)p)[b];
+    case VP_U32:
+    case VP_I32: return ((const uint32_t *)p)[a] == ((const uint32_t *)p)[b];
     case VP_I64: return ((const int64_t *)p)[a] == ((const int64_t *)p)[b];
     case VP_F16:
       return vp_cvt_half_to_float(((const uint16_t *)p)[a]) ==
@@ -197,7 +274,7 @@ static int same_value(const ccl_job *j, int64_t a, int64_t b) {
 /* Union-find over runs                                                */
 
 /* parent[x] <= x always holds, so roots are the smallest members. */
-static int32_t find_root(int32_t *p, int32_t x) {
+static inline int32_t find_root(int32_t *p, int32_t x) {
   while (p[x] != x) {
     p[x] = p[p[x]]; /* path halving keeps the trees shallow */
     x = p[x];
@@ -205,52 +282,79 @@ static int32_t find_root(int32_t *p, int32_t x) {
   return x;
 }
 
-static void unite(int32_t *p, int32_t a, int32_t b) {
+static inline void unite(int32_t *p, int32_t a, int32_t b) {
   a = find_root(p, a);
   b = find_root(p, b);
-  if (a < b) p[b] = a;
-  else if (b < a) p[a] = b;
+  if (a < b)
+    p[b] = a;
+  else if (b < a)
+    p[a] = b;
 }
 
-/* Joins the runs of row `row` with those of the earlier row `nb` that
- * they touch: overlap with `slack` voxels (0 or 1) of diagonal reach. */
-static void join_rows(ccl_job *j, int64_t row, int64_t nb, int slack) {
-  int64_t a = j->row_off[row], a_end = j->row_off[row + 1];
-  int64_t b = j->row_off[nb], b_end = j->row_off[nb + 1];
-  const int32_t *x0 = j->x0, *x1 = j->x1;
-  for (; a < a_end && b < b_end; a++) {
-    /* runs of nb that end before this run starts touch no later run */
-    while (b < b_end && x1[b] + slack <= x0[a]) b++;
-    for (int64_t k = b; k < b_end && x0[k] < x1[a] + slack; k++) {
+/* Joins the runs [a, a_end) of row `row` with the runs [b, b_end) of the
+ * earlier row `nb` that they touch: overlap with `slack` voxels (0 or 1)
+ * of diagonal reach. x0, x1, p: run arrays of the indices given. */
+static void join_rows(const ccl_job *j, const int32_t *x0, const int32_t *x1, int32_t *p, int64_t a,
+                      int64_t a_end, int64_t b, int64_t b_end, int slack, int64_t row, int64_t nb) {
+  for (; a < a_end; a++) {
+    const int32_t lo = x0[a] - slack, hi = x1[a] + slack;
+    /* runs of nb that end before this run's reach touch no later run */
+    while (b < b_end && x1[b] <= lo) b++;
+    if (b == b_end) return;
+    for (int64_t k = b; k < b_end && x0[k] < hi; k++) {
       if (j->multi && !same_value(j, row * j->W + x0[a], nb * j->W + x0[k])) continue;
-      unite(j->parent, (int32_t)a, (int32_t)k);
+      unite(p, (int32_t)a, (int32_t)k);
     }
   }
 }
 
-/* The backward neighbour rows of `row` at or after row `lo` (earlier rows
- * are another slab's), joined. lo_only: only those before row `lo`. */
-static void join_backward(ccl_job *j, int64_t row, int64_t lo, int before_lo) {
-  const int64_t H = j->H, d = row / H, h = row - d * H;
-  /* (dd, dh, slack per connectivity 6/18/26) */
-  const int c = j->conn;
-  struct {
-    int dd, dh, slack;
-    int on;
-  } nb[4] = {
-      {0, -1, c == 6 ? 0 : 1, 1},
-      {-1, 0, c == 6 ? 0 : 1, 1},
-      {-1, -1, c == 26 ? 1 : 0, c != 6},
-      {-1, 1, c == 26 ? 1 : 0, c != 6},
-  };
-  for (int k = 0; k < 4; k++) {
-    if (!nb[k].on) continue;
-    const int64_t dd = d + nb[k].dd, hh = h + nb[k].dh;
-    if (dd < 0 || hh < 0 || hh >= H) continue;
-    const int64_t other = dd * H + hh;
-    if ((other < lo) != before_lo) continue;
-    join_rows(j, row, other, nb[k].slack);
+/* Backward neighbour rows of a row: how far back, their slack, and
+ * their runs [b, e) (the caller fills these in). */
+typedef struct ccl_nb {
+  int64_t off[4], b[4], e[4];
+  int slack[4];
+  int n;
+} ccl_nb;
+
+/* A new row's runs [a, a_end) (no unions made yet: each its own root)
+ * joined with the runs they touch in the neighbour rows. The root of run
+ * a is kept at hand: only this loop changes it. */
+static void join_new_row(const ccl_job *j, const int32_t *x0, const int32_t *x1, int32_t *p,
+                         int64_t a, int64_t a_end, ccl_nb *nb, int64_t row) {
+  for (; a < a_end; a++) {
+    int32_t ra = (int32_t)a;
+    for (int i = 0; i < nb->n; i++) {
+      const int32_t lo = x0[a] - nb->slack[i], hi = x1[a] + nb->slack[i];
+      int64_t b = nb->b[i];
+      const int64_t e = nb->e[i];
+      while (b < e && x1[b] <= lo) b++;
+      nb->b[i] = b;
+      for (; b < e && x0[b] < hi; b++) {
+        if (j->multi && !same_value(j, row * j->W + x0[a], (row - nb->off[i]) * j->W + x0[b]))
+          continue;
+        const int32_t rb = find_root(p, (int32_t)b);
+        if (rb < ra) {
+          p[ra] = rb;
+          ra = rb;
+        } else if (ra < rb) {
+          p[rb] = ra;
+        }
+      }
+    }
+    p[a] = ra;
   }
+}
+/* Backward neighbour rows of row (d, h): row offsets, slack per
+ * connectivity 6/18/26, and which exist. */
+static void neighbours(const ccl_job *j, int64_t d, int64_t h, ccl_nb *nb) {
+  const int c = j->conn;
+  nb->n = 0;
+  if (h > 0) nb->off[nb->n] = 1, nb->slack[nb->n++] = c != 6;
+  if (d == 0) return;
+  nb->off[nb->n] = j->H, nb->slack[nb->n++] = c != 6;
+  if (c == 6) return;
+  if (h > 0) nb->off[nb->n] = j->H + 1, nb->slack[nb->n++] = c == 26;
+  if (h + 1 < j->H) nb->off[nb->n] = j->H - 1, nb->slack[nb->n++] = c == 26;
 }
 
 /* ------------------------------------------------------------------ */
@@ -261,24 +365,55 @@ static void slab_range(const ccl_job *j, int64_t s, int64_t *r0, int64_t *r1) {
   *r1 = *r0 + j->slab_rows < j->rows ? *r0 + j->slab_rows : j->rows;
 }
 
-static vp_status phase_count(void *ctx, int64_t s) {
+/* Scans the slab's rows into its runs and unites each row with its
+ * neighbour rows in the slab; row_off holds slab-local indices. */
+static vp_status phase_scan(void *ctx, int64_t s) {
   ccl_job *j = ctx;
+  ccl_runs *R = &j->slab[s];
   int64_t r0, r1;
   slab_range(j, s, &r0, &r1);
-  for (int64_t r = r0; r < r1; r++) j->row_off[r + 1] = scan_row(j, r, NULL, NULL);
+  int64_t d = r0 / j->H, h = r0 - d * j->H;
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t first = R->n;
+    j->row_off[r] = first;
+    if (!scan_row(j, r, R))
+      return vp_fail(VP_ERR_NOMEM, "connected components: out of memory for %lld runs",
+                     (long long)R->n);
+    if (R->n > first) {
+      ccl_nb nb;
+      neighbours(j, d, h, &nb);
+      int m = 0;
+      for (int k = 0; k < nb.n; k++) {
+        const int64_t o = r - nb.off[k];
+        if (o < r0) continue; /* another slab's: joined at the seams */
+        nb.off[m] = nb.off[k], nb.slack[m] = nb.slack[k];
+        nb.b[m] = j->row_off[o], nb.e[m] = j->row_off[o + 1];
+        m += nb.b[m] < nb.e[m];
+      }
+      nb.n = m;
+      if (m) join_new_row(j, R->x0, R->x1, R->parent, first, R->n, &nb, r);
+    }
+    if (++h == j->H) h = 0, d++;
+  }
   return VP_OK;
 }
 
-static vp_status phase_fill_join(void *ctx, int64_t s) {
+/* Moves slab s's runs into the global arrays (slab 0's already are). */
+static vp_status phase_gather(void *ctx, int64_t s) {
   ccl_job *j = ctx;
+  if (s == 0) return VP_OK;
+  ccl_runs *R = &j->slab[s];
+  const int64_t base = j->slab_base[s];
   int64_t r0, r1;
   slab_range(j, s, &r0, &r1);
-  for (int64_t r = r0; r < r1; r++) {
-    const int64_t first = j->row_off[r];
-    scan_row(j, r, j->x0 + first, j->x1 + first);
-    for (int64_t k = first; k < j->row_off[r + 1]; k++) j->parent[k] = (int32_t)k;
-    join_backward(j, r, r0, 0);
+  for (int64_t r = r0; r < r1; r++) j->row_off[r] += base;
+  if (R->n) {
+    memcpy(j->x0 + base, R->x0, (size_t)R->n * sizeof *j->x0);
+    memcpy(j->x1 + base, R->x1, (size_t)R->n * sizeof *j->x1);
+    for (int64_t k = 0; k < R->n; k++) j->parent[base + k] = R->parent[k] + (int32_t)base;
   }
+  free(R->x0), free(R->x1), free(R->parent);
+  memset(R, 0, sizeof *R);
   return VP_OK;
 }
 
@@ -335,17 +470,61 @@ static vp_status phase_label_rest(void *ctx, int64_t s) {
       v = w;
     }
   }
-  /* write the rows */
+  /* The slab's labels row by row: zeros over each row that has runs (one
+   * memset, while the row is in L1) and then its runs; rows without runs
+   * join the next memset. */
+  int32_t *out = j->labels;
+  const int64_t W = j->W;
+  int64_t z = r0 * W; /* first voxel not written yet */
   for (int64_t r = r0; r < r1; r++) {
-    int32_t *out = j->labels + r * j->W;
-    int64_t x = 0;
-    for (int64_t k = j->row_off[r]; k < j->row_off[r + 1]; k++) {
-      for (; x < j->x0[k]; x++) out[x] = 0;
+    const int64_t k1 = j->row_off[r + 1];
+    int64_t k = j->row_off[r];
+    if (k == k1) continue;
+    int32_t *row = out + r * W;
+    memset(out + z, 0, (size_t)((r + 1) * W - z) * sizeof *out);
+    z = (r + 1) * W;
+    for (; k < k1; k++) {
       const int32_t lab = -p[k];
-      for (; x < j->x1[k]; x++) out[x] = lab;
+      for (int32_t x = j->x0[k]; x < j->x1[k]; x++) row[x] = lab;
     }
-    for (; x < j->W; x++) out[x] = 0;
   }
+  memset(out + z, 0, (size_t)(r1 * W - z) * sizeof *out);
+  return VP_OK;
+}
+
+static void free_job(ccl_job *j) {
+  for (int64_t s = 0; j->slab && s < j->nslab; s++) {
+    free(j->slab[s].x0);
+    free(j->slab[s].x1);
+    free(j->slab[s].parent);
+  }
+  free(j->slab);
+  free(j->row_off);
+  free(j->slab_base);
+  free(j->slab_roots);
+  free(j->x0);
+  free(j->x1);
+  free(j->parent);
+}
+
+/* Gives slab 0's arrays room for all runs and makes them the global
+ * ones, so that a single slab is never copied. */
+static vp_status adopt_slab0(ccl_job *j, int64_t runs) {
+  ccl_runs *R = &j->slab[0];
+  if (runs > R->cap) {
+    const size_t bytes = (size_t)runs * sizeof(int32_t);
+    int32_t *a = realloc(R->x0, bytes);
+    if (a) R->x0 = a;
+    int32_t *b = a ? realloc(R->x1, bytes) : NULL;
+    if (b) R->x1 = b;
+    int32_t *c = b ? realloc(R->parent, bytes) : NULL;
+    if (!c)
+      return vp_fail(VP_ERR_NOMEM, "connected components: out of memory for %lld runs",
+                     (long long)runs);
+    R->parent = c;
+  }
+  j->x0 = R->x0, j->x1 = R->x1, j->parent = R->parent;
+  memset(R, 0, sizeof *R);
   return VP_OK;
 }
 
@@ -353,7 +532,7 @@ vp_status vp_ccl_label_cpu(const void *in, vp_dtype dtype, const int64_t shape[3
                            const vp_ccl_params *p, int32_t *labels, int64_t *count,
                            vp_threadpool *pool) {
   const char *who = "connected components";
-  int conn;
+  int conn = 0;
   VP_TRY(vp_ccl_check(who, shape, p, &conn));
   if (!vp_dtype_size(dtype)) return vp_fail(VP_ERR_INVALID_ARG, "%s: invalid dtype", who);
   if (!count || (!labels && shape[0] * shape[1] * shape[2] > 0) ||
@@ -372,6 +551,7 @@ vp_status vp_ccl_label_cpu(const void *in, vp_dtype dtype, const int64_t shape[3
   j.multi = p->multi_label && !p->select;
   j.conn = conn;
   j.pred = vp_ccl_pred_of(p->select != 0, p->select ? p->select_value : p->background);
+  int_mode(&j);
   j.labels = labels;
 
   /* Slabs of at least H + 1 rows, so that only a slab's first rows reach
@@ -386,26 +566,27 @@ vp_status vp_ccl_label_cpu(const void *in, vp_dtype dtype, const int64_t shape[3
 
   vp_status s = VP_OK;
   j.row_off = malloc((size_t)(j.rows + 1) * sizeof *j.row_off);
+  j.slab = calloc((size_t)j.nslab, sizeof *j.slab);
+  j.slab_base = malloc((size_t)j.nslab * sizeof *j.slab_base);
   j.slab_roots = malloc((size_t)j.nslab * sizeof *j.slab_roots);
-  if (!j.row_off || !j.slab_roots) {
+  if (!j.row_off || !j.slab || !j.slab_base || !j.slab_roots) {
     s = vp_fail(VP_ERR_NOMEM, "%s: out of memory for %lld row offsets", who, (long long)j.rows);
     goto done;
   }
-  j.row_off[0] = 0;
-  s = vp_parallel_for(pool, j.nslab, phase_count, &j);
+  s = vp_parallel_for(pool, j.nslab, phase_scan, &j);
   if (s != VP_OK) goto done;
-  for (int64_t r = 0; r < j.rows; r++) j.row_off[r + 1] += j.row_off[r];
-  const int64_t runs = j.row_off[j.rows]; /* <= voxels <= INT32_MAX */
-  if (runs > 0) {
-    j.x0 = malloc((size_t)runs * sizeof *j.x0);
-    j.x1 = malloc((size_t)runs * sizeof *j.x1);
-    j.parent = malloc((size_t)runs * sizeof *j.parent);
-    if (!j.x0 || !j.x1 || !j.parent) {
-      s = vp_fail(VP_ERR_NOMEM, "%s: out of memory for %lld runs", who, (long long)runs);
-      goto done;
-    }
+  int64_t runs = 0; /* <= voxels <= INT32_MAX */
+  for (int64_t b = 0; b < j.nslab; b++) {
+    j.slab_base[b] = runs;
+    runs += j.slab[b].n;
   }
-  s = vp_parallel_for(pool, j.nslab, phase_fill_join, &j);
+  j.row_off[j.rows] = runs;
+  if (runs == 0) {
+    memset(labels, 0, (size_t)(j.rows * j.W) * sizeof *labels);
+    goto done;
+  }
+  s = adopt_slab0(&j, runs);
+  if (s == VP_OK) s = vp_parallel_for(pool, j.nslab, phase_gather, &j);
   if (s != VP_OK) goto done;
   /* slab borders, in order: the first rows of slab b reach back into
    * earlier slabs */
@@ -413,7 +594,17 @@ vp_status vp_ccl_label_cpu(const void *in, vp_dtype dtype, const int64_t shape[3
     int64_t r0, r1;
     slab_range(&j, b, &r0, &r1);
     const int64_t reach = r0 + j.H + 1 < r1 ? r0 + j.H + 1 : r1;
-    for (int64_t r = r0; r < reach; r++) join_backward(&j, r, r0, 1);
+    for (int64_t r = r0; r < reach; r++) {
+      const int64_t d = r / j.H;
+      ccl_nb nb;
+      neighbours(&j, d, r - d * j.H, &nb);
+      for (int k = 0; k < nb.n; k++) {
+        const int64_t o = r - nb.off[k];
+        if (o >= r0) continue; /* joined by the slab's own scan */
+        join_rows(&j, j.x0, j.x1, j.parent, j.row_off[r], j.row_off[r + 1], j.row_off[o],
+                  j.row_off[o + 1], nb.slack[k], r, o);
+      }
+    }
   }
   s = vp_parallel_for(pool, j.nslab, phase_count_roots, &j);
   if (s != VP_OK) goto done;
@@ -427,11 +618,7 @@ vp_status vp_ccl_label_cpu(const void *in, vp_dtype dtype, const int64_t shape[3
   if (s == VP_OK) s = vp_parallel_for(pool, j.nslab, phase_label_rest, &j);
   if (s == VP_OK) *count = total;
 done:
-  free(j.row_off);
-  free(j.slab_roots);
-  free(j.x0);
-  free(j.x1);
-  free(j.parent);
+  free_job(&j);
   return s;
 }
 
@@ -489,7 +676,7 @@ vp_status vp_ccl_stats_cpu(const int32_t *labels, const int64_t shape[3], int64_
                            int64_t *sizes, int64_t *boxes, vp_threadpool *pool) {
   const char *who = "component statistics";
   vp_ccl_params p = {.connectivity = 26};
-  int conn;
+  int conn = 0;
   VP_TRY(vp_ccl_check(who, shape, &p, &conn));
   if (count < 0 || count > INT32_MAX)
     return vp_fail(VP_ERR_INVALID_ARG, "%s: count %lld is outside [0, 2^31-1]", who,

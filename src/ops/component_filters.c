@@ -11,13 +11,16 @@
  * Components: with per_label / independent, connected voxels of equal
  * value (multi-label); otherwise connected foreground voxels whatever
  * their values. Full connectivity (26 / 8) by default, as
- * connected_components. */
+ * connected_components.
+ *
+ * GPU bodies: src/cuda/component_filters.h, the same outputs bit for bit. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/convert.h"
 #include "core/status.h"
 #include "core/tensor.h"
+#include "cuda/component_filters.h"
 #include "ops/ccl.h"
 #include "ops/op.h"
 
@@ -129,15 +132,15 @@ static vp_status run_small(const vp_op_call *c) {
 }
 
 typedef struct comp {
-  double value;
+  uint64_t group; /* vp_cf_group_key of the value (0 unless independent) */
   int64_t size;
   int64_t label;
 } comp;
 
-/* by value (all 0 unless independent), size descending, first voxel */
+/* by value group, size descending, first voxel */
 static int by_rank(const void *a, const void *b) {
   const comp *x = a, *y = b;
-  if (x->value != y->value) return x->value < y->value ? -1 : 1;
+  if (x->group != y->group) return x->group < y->group ? -1 : 1;
   if (x->size != y->size) return x->size > y->size ? -1 : 1;
   return x->label < y->label ? -1 : (x->label > y->label);
 }
@@ -162,7 +165,7 @@ static vp_status run_largest(const vp_op_call *c) {
     int64_t next = 1;
     for (int64_t v = 0; v < n && next <= count; v++)
       if (labels[v] == next) {
-        cs[next - 1].value = indep ? vp_cvt_load(t->data, t->dtype, v) : 0.0;
+        cs[next - 1].group = indep ? vp_cf_group_key(vp_cvt_load(t->data, t->dtype, v)) : 0;
         cs[next - 1].size = sizes[next - 1];
         cs[next - 1].label = next;
         next++;
@@ -170,13 +173,74 @@ static vp_status run_largest(const vp_op_call *c) {
     qsort(cs, (size_t)count, sizeof *cs, by_rank);
     int64_t in_group = 0;
     for (int64_t r = 0; r < count; r++) {
-      if (r == 0 || (indep && cs[r].value != cs[r - 1].value)) in_group = 0;
+      if (r == 0 || cs[r].group != cs[r - 1].group) in_group = 0;
       if (in_group++ < k) keep[cs[r].label - 1] = 1;
     }
     apply_keep(c, i, labels, keep);
     free(cs), free(keep), free(labels), free(sizes);
   }
   return VP_OK;
+}
+
+#ifdef VP_HAVE_CUDA
+/* Both connectivities of a D = 1 volume name the same neighbours as their
+ * 3-D counterparts (4 ~ 6, 8 ~ 18 ~ 26): map them to one, so that 2-D and
+ * 3-D samples share a labelling call. */
+static int shared_connectivity(const int64_t shape[3], int conn) {
+  if (shape[0] != 1) return conn;
+  return conn == 4 || conn == 6 ? 6 : 26;
+}
+
+static vp_status gpu_body(const vp_op_call *c, vp_cf_mode mode, const char *op, vp_cf_sample *smp,
+                          vp_ccl_params *ps) {
+  for (int64_t i = 0; i < c->batch; i++) {
+    const vp_tensor *t = c->in[0][i];
+    int spatial;
+    VP_TRY(vp_ccl_op_geometry(op, t, (int)vp_arg_num(c->args, ARG_CONN, i), smp[i].shape, &spatial,
+                              &ps[i]));
+    ps[i].connectivity = shared_connectivity(smp[i].shape, ps[i].connectivity);
+    ps[i].multi_label = vp_arg_num(c->args, ARG_MULTI, i) != 0;
+    ps[i].background = vp_arg_num(c->args, ARG_BG, i);
+    smp[i].in = t->data;
+    smp[i].out = c->out[0][i]->data;
+    smp[i].threshold = (int64_t)vp_arg_num(c->args, ARG_SIZE, i);
+    smp[i].background = 0;
+    vp_cvt_store(&smp[i].background, t->dtype, 0, ps[i].background);
+  }
+  /* one call per run of samples that one labelling call can serve
+   * (normally the whole batch: the arguments are constants) */
+  for (int64_t i0 = 0, i1; i0 < c->batch; i0 = i1) {
+    const vp_dtype dt = c->in[0][i0]->dtype;
+    for (i1 = i0 + 1; i1 < c->batch; i1++)
+      if (c->in[0][i1]->dtype != dt || ps[i1].connectivity != ps[i0].connectivity ||
+          ps[i1].multi_label != ps[i0].multi_label ||
+          memcmp(&ps[i1].background, &ps[i0].background, sizeof(double)))
+        break;
+    VP_TRY(vp_cuda_component_filter(smp + i0, i1 - i0, dt, &ps[i0], mode, c->stream));
+  }
+  return VP_OK;
+}
+#endif
+
+static vp_status run_gpu(const vp_op_call *c, vp_cf_mode mode, const char *op) {
+#ifdef VP_HAVE_CUDA
+  vp_cf_sample *smp = calloc((size_t)c->batch + 1, sizeof *smp);
+  vp_ccl_params *ps = calloc((size_t)c->batch + 1, sizeof *ps);
+  vp_status s =
+      smp && ps ? gpu_body(c, mode, op, smp, ps) : vp_fail(VP_ERR_NOMEM, "%s: out of memory", op);
+  free(smp);
+  free(ps);
+  return s;
+#else
+  (void)c, (void)mode;
+  return vp_fail(VP_ERR_NO_DEVICE, "%s: voxpipe was built without its CUDA backend", op);
+#endif
+}
+static vp_status run_gpu_small(const vp_op_call *c) {
+  return run_gpu(c, VP_CF_REMOVE_SMALL, "remove_small_objects");
+}
+static vp_status run_gpu_largest(const vp_op_call *c) {
+  return run_gpu(c, VP_CF_KEEP_LARGEST, "keep_largest_components");
 }
 
 const vp_op_desc vp_op_remove_small_objects = {
@@ -190,6 +254,7 @@ const vp_op_desc vp_op_remove_small_objects = {
     .num_args = 4,
     .infer = infer_small,
     .run_cpu = run_small,
+    .run_gpu = run_gpu_small,
 };
 
 const vp_op_desc vp_op_keep_largest_components = {
@@ -204,4 +269,5 @@ const vp_op_desc vp_op_keep_largest_components = {
     .num_args = 4,
     .infer = infer_largest,
     .run_cpu = run_largest,
+    .run_gpu = run_gpu_largest,
 };

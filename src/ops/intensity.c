@@ -111,17 +111,18 @@ const vp_op_desc vp_op_scale_intensity_range = {
 PW_BODIES(normalize)
 enum { NRM_STATS, NRM_NONZERO, NRM_MEAN, NRM_STD, NRM_DTYPE };
 enum { STATS_GIVEN, STATS_SAMPLE, STATS_CHANNEL };
-static const vp_arg_spec k_norm_args[] = {
-    {"stats", VP_ARG_ENUM, "\"channel\"", 0, 0, 0, "given|sample|channel", 0,
-     "z-score with the given mean and std, or with the sample's (all channels together) or "
-     "each channel's (axis 0 of a 4-D sample) own mean and std (ddof 0, std floored at 1e-8)"},
-    {"nonzero", VP_ARG_BOOL, "false", 0, 1, 0, NULL, 0,
-     "statistics over the nonzero voxels only, which stay 0 (nnU-Net's MRI scheme)"},
-    {"mean", VP_ARG_FLOAT, "0", -BIG, BIG, 0, NULL, VP_ARG_PER_SAMPLE, "stats=given: the mean"},
-    {"std", VP_ARG_FLOAT, "1", 1e-30, BIG, 0, NULL, VP_ARG_PER_SAMPLE,
-     "stats=given: the standard deviation"},
-    {"dtype", VP_ARG_DTYPE, "\"float32\"", 0, 0, 0, NULL, 0, "output dtype"},
-};
+/* normalize's arguments, which normalize_masked shares (and extends) */
+#define NORM_ARGS                                                                               \
+  {"stats", VP_ARG_ENUM, "\"channel\"", 0, 0, 0, "given|sample|channel", 0,                      \
+   "z-score with the given mean and std, or with the sample's (all channels together) or "     \
+   "each channel's (axis 0 of a 4-D sample) own mean and std (ddof 0, std floored at 1e-8)"},  \
+  {"nonzero", VP_ARG_BOOL, "false", 0, 1, 0, NULL, 0,                                           \
+   "statistics over the nonzero voxels only, which stay 0 (nnU-Net's MRI scheme)"},             \
+  {"mean", VP_ARG_FLOAT, "0", -BIG, BIG, 0, NULL, VP_ARG_PER_SAMPLE, "stats=given: the mean"},  \
+  {"std", VP_ARG_FLOAT, "1", 1e-30, BIG, 0, NULL, VP_ARG_PER_SAMPLE,                            \
+   "stats=given: the standard deviation"},                                                      \
+  {"dtype", VP_ARG_DTYPE, "\"float32\"", 0, 0, 0, NULL, 0, "output dtype"}
+static const vp_arg_spec k_norm_args[] = {NORM_ARGS};
 static vp_status norm_infer(const vp_op_call *c, int64_t i, vp_out_spec *o) {
   return vp_pw_infer_same_shape(c, i, (vp_dtype)(int)num(c, NRM_DTYPE, 0), o);
 }
@@ -148,6 +149,34 @@ const vp_op_desc vp_op_normalize = {
     .args = k_norm_args, .num_args = 5,
     .infer = norm_infer, .run_cpu = normalize_cpu, .run_gpu = normalize_gpu,
     .pointwise = norm_stage,
+};
+
+/* ---------------------------------------------------------------- */
+/* normalize_masked: normalize with a second input, the mask            */
+
+PW_BODIES(normalize_masked)
+enum { NRM_OUTSIDE = NRM_DTYPE + 1 };
+static const vp_arg_spec k_norm_masked_args[] = {
+    NORM_ARGS,
+    {"outside", VP_ARG_ENUM, "\"zero\"", 0, 0, 0, "zero|keep", 0,
+     "voxels outside the mask: set to 0 (nnU-Net's use_mask_for_norm) or kept (cast to dtype)"},
+};
+static vp_status norm_masked_stage(const vp_op_call *c, int64_t i, vp_pw_stage *st) {
+  VP_TRY(norm_stage(c, i, st));
+  if (!c->in[1] || !c->in[1][i])
+    return vp_fail(VP_ERR_INVALID_ARG, "normalize_masked: sample %lld has no mask", (long long)i);
+  st->mask = c->in[1][i];
+  st->mask_mode = num(c, NRM_OUTSIDE, 0) ? VP_PW_MASK_KEEP : VP_PW_MASK_ZERO;
+  return VP_OK;
+}
+const vp_op_desc vp_op_normalize_masked = {
+    .name = "normalize_masked",
+    .doc = "normalize over the voxels where mask (the input's spatial shape, 1 or C channels, "
+           "any dtype) is not 0; the others set to 0 or kept (nnU-Net's use_mask_for_norm).",
+    .num_inputs = 2, .num_outputs = 1, .inputs = {"input", "mask"}, .outputs = {"output"},
+    .args = k_norm_masked_args, .num_args = 6,
+    .infer = norm_infer, .run_cpu = normalize_masked_cpu, .run_gpu = normalize_masked_gpu,
+    .pointwise = norm_masked_stage,
 };
 
 /* ---------------------------------------------------------------- */

@@ -5,6 +5,7 @@
 #include "ops/pointwise.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +95,11 @@ static void stage_steps(const vp_pw_stage *st, vp_dtype din, int count, vp_pw_st
       s->clamp_stats = (st->flags & VP_PW_PRESERVE_RANGE) != 0;
       s->from = (uint8_t)st->from;
       s->stats = (uint8_t)st->stats;
+      if (st->mask) {
+        s->mask_mode = (uint8_t)st->mask_mode;
+        s->mask_dtype = (int32_t)st->mask->dtype;
+        s->mask = st->mask->data; /* set per channel by build */
+      }
       break;
     case VP_PW_GAMMA:
       s->kind = VP_PWK_GAMMA;
@@ -125,7 +131,36 @@ static void stage_steps(const vp_pw_stage *st, vp_dtype din, int count, vp_pw_st
   for (int k = 0; k < count; k++) vp_pw_sync_f(&s[k]);
 }
 
-static vp_status build(const vp_op_desc *const *ops, const vp_op_call *calls, int n, chain *ch) {
+/* Checks stage `who`'s mask of sample i against the chain's input `in` of
+ * C channels; *shared: one mask channel serves every channel. */
+static vp_status check_mask(const char *who, int64_t i, const vp_tensor *in, int64_t C,
+                            const vp_tensor *m, int gpu, int *shared) {
+  const int has_c = in->ndim >= 4, sp_nd = in->ndim - has_c;
+  const int lead = m->ndim - sp_nd;
+  int ok = lead == 0 || (lead == 1 && (m->shape[0] == 1 || (has_c && m->shape[0] == C)));
+  for (int d = 0; ok && d < sp_nd; d++) ok = m->shape[lead + d] == in->shape[has_c + d];
+  if (!ok) {
+    char ms[96] = "", is[96] = "";
+    int a = 0, b = 0;
+    for (int d = 0; d < m->ndim && a < 80; d++)
+      a += snprintf(ms + a, sizeof ms - (size_t)a, "%s%lld", d ? ", " : "", (long long)m->shape[d]);
+    for (int d = 0; d < in->ndim && b < 80; d++)
+      b += snprintf(is + b, sizeof is - (size_t)b, "%s%lld", d ? ", " : "", (long long)in->shape[d]);
+    return vp_fail(VP_ERR_INVALID_ARG,
+                   "%s: sample %lld: mask of shape [%s] does not fit the input [%s] (give the "
+                   "spatial shape, with 1 or %lld channels in front or none)",
+                   who, (long long)i, ms, is, (long long)C);
+  }
+  if ((m->mem == VP_MEM_DEVICE) != (gpu != 0))
+    return vp_fail(VP_ERR_INVALID_ARG, "%s: sample %lld: the mask is in %s memory, the input %s",
+                   who, (long long)i, m->mem == VP_MEM_DEVICE ? "GPU" : "host",
+                   gpu ? "on the GPU" : "in host memory");
+  *shared = lead == 0 || m->shape[0] == 1 || C == 1;
+  return VP_OK;
+}
+
+static vp_status build(const vp_op_desc *const *ops, const vp_op_call *calls, int n, int gpu,
+                       chain *ch) {
   memset(ch, 0, sizeof *ch);
   if (!ops || !calls || n < 1 || n > VP_PW_MAX_OPS)
     return vp_fail(VP_ERR_INVALID_ARG, "pointwise chain: %d operators (1..%d)", n, VP_PW_MAX_OPS);
@@ -135,7 +170,8 @@ static vp_status build(const vp_op_desc *const *ops, const vp_op_call *calls, in
     return vp_fail(VP_ERR_INVALID_ARG, "%s: pointwise chain without samples, input or output",
                    ch->name);
   for (int k = 0; k < n; k++) {
-    if (!vp_op_is_pointwise(ops[k]))
+    /* a second input (a mask) is the op's own affair: only fusion needs one */
+    if (!ops[k] || !ops[k]->pointwise || ops[k]->num_outputs != 1)
       return vp_fail(VP_ERR_INVALID_ARG, "pointwise chain: operator %d (%s) is not pointwise", k,
                      ops[k] ? ops[k]->name : "NULL");
     if (calls[k].batch != B)
@@ -226,11 +262,18 @@ static vp_status build(const vp_op_desc *const *ops, const vp_op_call *calls, in
   int64_t at = 0;
   for (int64_t i = 0; i < B; i++) {
     vp_pw_step tmpl[MAX_STEPS];
+    int shared[MAX_STEPS];
     vp_dtype din = ch->in;
     int j = 0, copy = 1;
     for (int k = 0; k < n; k++) {
       const vp_pw_stage *st = &stages[(size_t)k * (size_t)B + (size_t)i];
+      shared[j] = 1;
+      if (st->mask) {
+        s = check_mask(ops[k]->name, i, in[i], chans[i], st->mask, gpu, &shared[j]);
+        if (s != VP_OK) goto done;
+      }
       stage_steps(st, din, count[k], &tmpl[j]);
+      for (int q = 1; q < count[k]; q++) shared[j + q] = 1;
       for (int q = 0; q < count[k]; q++, j++) {
         ch->need[i * nsteps + j] = tmpl[j].from != VP_PWF_NONE;
         copy &= tmpl[j].kind == VP_PWK_IDENTITY;
@@ -246,8 +289,14 @@ static vp_status build(const vp_op_desc *const *ops, const vp_op_call *calls, in
     sm->flags = (copy && ch->in == ch->out) ? VP_PW_COPY : 0;
     if ((((uintptr_t)sm->in | (uintptr_t)sm->out) & 15) == 0 && sm->chan_numel % 4 == 0)
       sm->flags |= VP_PW_ALIGNED;
-    for (int64_t c = 0; c < chans[i]; c++)
-      memcpy(&ch->table[at + c * nsteps], tmpl, (size_t)nsteps * sizeof *tmpl);
+    for (int64_t c = 0; c < chans[i]; c++) {
+      vp_pw_step *row = &ch->table[at + c * nsteps];
+      memcpy(row, tmpl, (size_t)nsteps * sizeof *tmpl);
+      /* a shared mask: channel c's element e reads mask element e - c * cn
+       * (a mask per channel reads element e) */
+      for (int q = 0; q < nsteps; q++)
+        if (row[q].mask_mode && shared[q]) row[q].mask_e0 = c * sm->chan_numel;
+    }
     at += chans[i] * nsteps;
   }
 done:
@@ -290,7 +339,8 @@ static vp_status reduce_chunks(void *ctx, int64_t i, int64_t begin, int64_t end)
       double v[4];
       load4(sm->in, ch->in, c * cn + e, cnt, v);
       vp_pw_program_d(st, x->step, v, c * cn + e, cnt);
-      for (int k = 0; k < cnt; k++) vp_pw_stats_add(&acc, v[k], nonzero);
+      for (int k = 0; k < cnt; k++)
+        if (vp_pw_inside(&st[x->step], c * cn + e + k)) vp_pw_stats_add(&acc, v[k], nonzero);
     }
     x->partial[x->first[i] + b] = acc;
   }
@@ -396,7 +446,7 @@ static vp_status run_cpu(const chain *ch, const vp_op_call *base) {
 
 vp_status vp_pointwise_run(const vp_op_desc *const *ops, const vp_op_call *calls, int n, int gpu) {
   chain ch;
-  VP_TRY(build(ops, calls, n, &ch));
+  VP_TRY(build(ops, calls, n, gpu, &ch));
   vp_status s;
   if (!gpu) {
     vp_op_call base = calls[0];

@@ -63,6 +63,13 @@ typedef struct vp_pw_stage {
    * counter sample index; element = the voxel's linear index in the sample) */
   vp_rng_key key;
   uint32_t iteration, sample;
+  /* AFFINE: only the voxels where `mask` is not 0 take part (statistics and
+   * the affine map); the others are kept or set to 0 (mask_mode
+   * VP_PW_MASK_KEEP / VP_PW_MASK_ZERO). The mask has the input's spatial
+   * shape and 1 channel (shared by all) or the input's channels; the engine
+   * checks it. NULL: no mask. */
+  const vp_tensor *mask;
+  int mask_mode;
 } vp_pw_stage;
 
 /* A stage that does nothing but round to `out` (and the AFFINE defaults:
@@ -91,7 +98,9 @@ vp_status vp_pointwise_run(const vp_op_desc *const *ops, const vp_op_call *calls
 vp_status vp_pointwise_infer(const vp_op_desc *const *ops, const vp_op_call *calls, int n,
                              vp_out_spec *spec);
 
-/* Fusible: the op has a pointwise hook, one tensor input and one output. */
+/* Fusible: the op has a pointwise hook, one tensor input and one output.
+ * (An op with a pointwise hook and a second input, normalize_masked, runs
+ * on the engine alone: the pipeline does not fuse it.) */
 int vp_op_is_pointwise(const vp_op_desc *op);
 
 /* run_cpu / run_gpu of a pointwise operator: the chain of one. */

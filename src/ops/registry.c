@@ -27,7 +27,7 @@ extern const vp_op_desc vp_op_random_crop_window, vp_op_random_object_bbox;
 
 /* pointwise intensity operators on the pointwise engine (src/ops/intensity.c) */
 extern const vp_op_desc vp_op_brightness, vp_op_brightness_shift, vp_op_clamp, vp_op_contrast,
-    vp_op_ct_normalize, vp_op_gamma, vp_op_normalize, vp_op_rician_noise,
+    vp_op_ct_normalize, vp_op_gamma, vp_op_normalize, vp_op_normalize_masked, vp_op_rician_noise,
     vp_op_scale_intensity_range;
 
 /* Alphabetical, so listings and docs/ops.md read in a stable order. */
@@ -53,6 +53,7 @@ static const vp_op_desc *const k_ops[] = {
     &vp_op_keep_largest_components,
     &vp_op_normal,
     &vp_op_normalize,
+    &vp_op_normalize_masked,
     &vp_op_one_hot,
     &vp_op_pad,
     &vp_op_random_crop_window,

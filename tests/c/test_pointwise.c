@@ -11,6 +11,9 @@
  *   variance within 5 sigmas of the estimators;
  * - normalize's computed statistics: each channel's mean 0 and std 1 to
  *   1e-9 (float64 output); gamma with retain_stats keeps mean and std;
+ * - normalize_masked against an oracle in double (masks shared or per
+ *   channel, outside zero or keep), and inside a chain the engine runs
+ *   (brightness, normalize_masked, cast) byte-equal to the calls one by one;
  * - argument and chain errors name the operator and the reason.
  * The NumPy references of every operator are tests/python/test_intensity.py. */
 #include <math.h>
@@ -356,6 +359,136 @@ static void test_normalize_and_retain(void **state) {
   release_all(in, NB);
 }
 
+/* normalize_masked on the CPU against an oracle in double written here:
+ * masks shared by the channels ([D, H, W] and [1, D, H, W]) and per
+ * channel ([C, D, H, W]), uint8 and int16, statistics per channel and per
+ * sample, outside zero and keep. Tolerance: inside 1e-5 * (|want| + 1)
+ * (float32 arithmetic), outside exact. */
+static void masked_oracle(const vp_tensor *x, const vp_tensor *m, int per_channel_stats,
+                          int outside_keep, const vp_tensor *got, const char *what) {
+  const int64_t C = x->ndim == 4 ? x->shape[0] : 1, cn = vp_tensor_numel(x) / (C ? C : 1);
+  const int64_t mc = vp_tensor_numel(m) / (cn ? cn : 1); /* 1 or C mask channels */
+  double s1[8] = {0}, s2[8] = {0}, n[8] = {0};
+  for (int64_t c = 0; c < C; c++)
+    for (int64_t e = 0; e < cn; e++) {
+      if (vp_cvt_load(m->data, m->dtype, (mc > 1 ? c * cn : 0) + e) == 0) continue;
+      double v = vp_cvt_load(x->data, x->dtype, c * cn + e);
+      int g = per_channel_stats ? (int)c : 0;
+      s1[g] += v, s2[g] += v * v, n[g] += 1;
+    }
+  for (int64_t c = 0; c < C; c++) {
+    int g = per_channel_stats ? (int)c : 0;
+    double mean = n[g] ? s1[g] / n[g] : 0, var = n[g] ? s2[g] / n[g] - mean * mean : 0;
+    double sd = var > 0 ? sqrt(var) : 0;
+    for (int64_t e = 0; e < cn; e++) {
+      double v = vp_cvt_load(x->data, x->dtype, c * cn + e);
+      double o = vp_cvt_load(got->data, got->dtype, c * cn + e);
+      if (vp_cvt_load(m->data, m->dtype, (mc > 1 ? c * cn : 0) + e) == 0) {
+        if (o != (outside_keep ? v : 0))
+          fail_msg("%s: channel %lld element %lld outside the mask: %g (input %g)", what,
+                   (long long)c, (long long)e, o, v);
+        continue;
+      }
+      double want = (v - mean) / (sd > 1e-8 ? sd : 1e-8);
+      if (fabs(o - want) > 1e-5 * (fabs(want) + 1))
+        fail_msg("%s: channel %lld element %lld: %.9g, want %.9g", what, (long long)c,
+                 (long long)e, o, want);
+    }
+  }
+}
+
+static vp_tensor *random_mask(vp_dtype t, int ndim, const int64_t *shape) {
+  vp_tensor *m = NULL;
+  VP_ASSERT_OK(vp_tensor_create(t, ndim, shape, VP_MEM_HOST, 0, &m));
+  for (int64_t e = 0; e < vp_tensor_numel(m); e++)
+    vp_cvt_store(m->data, t, e, urand() < 0.6 ? (t == VP_U8 ? 1 + (int)(urand() * 200) : -3) : 0);
+  return m;
+}
+
+static void test_normalize_masked(void **state) {
+  (void)state;
+  vp_tensor *in[2 * NB], *out[NB];
+  make_batch(VP_F32, in);
+  for (int variant = 0; variant < 4; variant++) {
+    const vp_dtype mt = variant & 1 ? VP_I16 : VP_U8;
+    for (int i = 0; i < NB; i++) {
+      const vp_tensor *x = in[i];
+      int64_t sh[4];
+      int nd;
+      if (x->ndim == 4 && (i + variant) % 3 == 0) { /* per channel */
+        nd = 4;
+        memcpy(sh, x->shape, sizeof sh);
+      } else if (x->ndim == 4 && (i + variant) % 3 == 1) { /* one channel in front */
+        nd = 4;
+        sh[0] = 1;
+        memcpy(sh + 1, x->shape + 1, 3 * sizeof *sh);
+      } else { /* spatial only */
+        nd = 3;
+        memcpy(sh, x->shape + (x->ndim == 4), 3 * sizeof *sh);
+      }
+      in[NB + i] = random_mask(mt, nd, sh);
+    }
+    const int per_channel = variant < 2, keep = variant == 1 || variant == 2;
+    char json[128];
+    snprintf(json, sizeof json, "{\"stats\": \"%s\", \"outside\": \"%s\"}",
+             per_channel ? "channel" : "sample", keep ? "keep" : "zero");
+    VP_ASSERT_OK(vp_ops_call("normalize_masked", NB, in, json, 0, out));
+    for (int i = 0; i < NB; i++) {
+      char what[160];
+      snprintf(what, sizeof what, "normalize_masked %s, %s mask, sample %d", json,
+               vp_dtype_name(mt), i);
+      assert_int_equal(out[i]->dtype, VP_F32);
+      masked_oracle(in[i], in[NB + i], per_channel, keep, out[i], what);
+    }
+    release_all(out, NB);
+
+    /* in a chain run by the engine: the bytes of the calls one by one */
+    vp_tensor *a[NB], *b[NB], *fused[NB];
+    VP_ASSERT_OK(vp_ops_call("brightness", NB, in, "{\"factor\": 1.7}", 5, a));
+    vp_tensor *ab[2 * NB];
+    for (int i = 0; i < NB; i++) ab[i] = a[i], ab[NB + i] = in[NB + i];
+    VP_ASSERT_OK(vp_ops_call("normalize_masked", NB, ab, json, 6, b));
+    vp_tensor *c[NB];
+    VP_ASSERT_OK(vp_ops_call("cast", NB, b, "{\"dtype\": \"float16\"}", 7, c));
+    const char *names[3] = {"brightness", "normalize_masked", "cast"};
+    const char *jsons[3] = {"{\"factor\": 1.7}", json, "{\"dtype\": \"float16\"}"};
+    const vp_op_desc *ops[3];
+    vp_op_args *args[3];
+    vp_op_call calls[3];
+    for (int k = 0; k < 3; k++) {
+      ops[k] = vp_op_lookup(names[k]);
+      VP_ASSERT_OK(vp_op_args_parse(ops[k], jsons[k], NB, &args[k]));
+      memset(&calls[k], 0, sizeof calls[k]);
+      calls[k].batch = NB;
+      calls[k].args = args[k];
+      calls[k].key = vp_op_eager_key(ops[k], 5 + (uint64_t)k);
+    }
+    for (int i = 0; i < NB; i++)
+      VP_ASSERT_OK(vp_tensor_create(VP_F16, in[i]->ndim, in[i]->shape, VP_MEM_HOST, 0, &fused[i]));
+    calls[0].in[0] = in;
+    calls[1].in[1] = in + NB;
+    calls[2].out[0] = fused;
+    VP_ASSERT_OK(vp_pointwise_run(ops, calls, 3, 0));
+    for (int i = 0; i < NB; i++)
+      assert_memory_equal(fused[i]->data, c[i]->data, vp_tensor_nbytes(c[i]));
+    for (int k = 0; k < 3; k++) vp_op_args_free(args[k]);
+    release_all(a, NB);
+    release_all(b, NB);
+    release_all(c, NB);
+    release_all(fused, NB);
+    release_all(in + NB, NB);
+  }
+  /* a mask of another spatial shape */
+  for (int i = 0; i < NB; i++) {
+    int64_t sh[3] = {3, 3, 3};
+    in[NB + i] = random_mask(VP_U8, 3, sh);
+  }
+  assert_int_equal(vp_ops_call("normalize_masked", NB, in, NULL, 0, out), VP_ERR_INVALID_ARG);
+  assert_non_null(strstr(vp_last_error(), "normalize_masked"));
+  assert_non_null(strstr(vp_last_error(), "mask of shape [3, 3, 3]"));
+  release_all(in, 2 * NB);
+}
+
 static void test_errors(void **state) {
   (void)state;
   vp_tensor *in[NB], *out[NB];
@@ -385,7 +518,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fused_equals_unfused), cmocka_unit_test(test_cast_saturation),
       cmocka_unit_test(test_probabilities),        cmocka_unit_test(test_rician_statistics),
-      cmocka_unit_test(test_normalize_and_retain), cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_normalize_and_retain), cmocka_unit_test(test_normalize_masked),
+      cmocka_unit_test(test_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

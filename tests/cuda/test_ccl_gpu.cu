@@ -1,9 +1,13 @@
 /* GPU connected-component labelling (src/cuda/ccl.cu) against the CPU
- * labeller (itself checked against a flood fill in tests/c/test_ccl.c):
+ * labeller (itself checked against a flood fill in tests/c/test_ccl.c) and,
+ * for volumes of up to 2^21 voxels, against that flood fill directly:
  * identical labels, counts and statistics, written into poisoned device
  * buffers, for every case of tests/c/ccl_cases.h, for batches of mixed
- * shapes with a per-sample device selection, and for the
- * connected_components operator's GPU body. Exits 77 without a GPU. */
+ * shapes with a per-sample device selection, for shapes around the
+ * kernels' 4 x 8 x 32 tiles (seams in every axis, extents of 1, partial
+ * tiles, diagonal chains through tile corners), for buffers that are not
+ * vector-aligned, and for the connected_components operator's GPU body.
+ * Exits 77 without a GPU. */
 #include <cuda_runtime.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +18,10 @@ extern "C" {
 #include "core/status.h"
 #include "testutil.h"
 }
-#include "ops/op.h"
-#include "gpu_testutil.h"
-#include "cuda/ccl.h"
 #include "../c/ccl_cases.h"
+#include "cuda/ccl.h"
+#include "gpu_testutil.h"
+#include "ops/op.h"
 
 static void *upload(const void *h, size_t bytes) {
   void *d = NULL;
@@ -36,15 +40,27 @@ static void download(void *h, const void *d, size_t bytes) {
 }
 
 /* n samples sharing dtype and params; sel: host copy of the device select
- * array (NULL: none). cap: stats capacity. Compares everything. */
-static void check_batch(const char *name, ccl_case *cs, int n, const int64_t *sel, int64_t cap) {
+ * array (NULL: none). cap: stats capacity. Compares everything. misalign:
+ * sample i's input starts (i + 1) elements and its labels 4 bytes past an
+ * allocation's start, so that the kernels' vector loads and stores must
+ * fall back (the input of sample i is at a different offset mod 4). */
+static void check_batch_at(const char *name, ccl_case *cs, int n, const int64_t *sel, int64_t cap,
+                           int misalign) {
   const vp_dtype dt = cs[0].dtype;
+  const size_t es = vp_dtype_size(dt);
   vp_ccl_gpu_sample *smp = (vp_ccl_gpu_sample *)calloc(n, sizeof *smp);
   int64_t(*shapes)[3] = (int64_t(*)[3])calloc(n, sizeof *shapes);
+  char **in_base = (char **)calloc(n, sizeof *in_base),
+       **lab_base = (char **)calloc(n, sizeof *lab_base);
   for (int i = 0; i < n; i++) {
     const int64_t v = cs[i].shape[0] * cs[i].shape[1] * cs[i].shape[2];
-    smp[i].in = upload(cs[i].data, (size_t)v * vp_dtype_size(dt));
-    smp[i].labels = (int32_t *)poisoned((size_t)v * 4);
+    const size_t in_off = misalign ? (size_t)(i + 1) * es : 0, lab_off = misalign ? 4 : 0;
+    in_base[i] = (char *)poisoned(in_off + (size_t)v * es);
+    if (v)
+      CUDA_OK(cudaMemcpy(in_base[i] + in_off, cs[i].data, (size_t)v * es, cudaMemcpyHostToDevice));
+    lab_base[i] = (char *)poisoned(lab_off + (size_t)v * 4);
+    smp[i].in = in_base[i] + in_off;
+    smp[i].labels = (int32_t *)(lab_base[i] + lab_off);
     memcpy(smp[i].shape, cs[i].shape, sizeof smp[i].shape);
     memcpy(shapes[i], cs[i].shape, sizeof shapes[i]);
   }
@@ -75,8 +91,17 @@ static void check_batch(const char *name, ccl_case *cs, int n, const int64_t *se
     } else {
       VP_ASSERT_OK(vp_ccl_label_cpu(cs[i].data, dt, cs[i].shape, &p, want, &count, NULL));
     }
+    if (!sel && v <= (1 << 21)) { /* the independent flood fill too */
+      int32_t *flood = (int32_t *)malloc(v * 4 + 4);
+      const int64_t fc = ccl_oracle(&cs[i], flood);
+      if (fc != count || memcmp(flood, want, v * 4))
+        fail_msg("%s sample %d: the CPU labeller disagrees with the flood fill", name, i);
+      free(flood);
+    }
     download(got, smp[i].labels, v * 4);
-    if (hc[i] != count) fail_msg("%s sample %d: GPU count %lld, CPU %lld", name, i, (long long)hc[i], (long long)count);
+    if (hc[i] != count)
+      fail_msg("%s sample %d: GPU count %lld, CPU %lld", name, i, (long long)hc[i],
+               (long long)count);
     for (int64_t e = 0; e < v; e++)
       if (got[e] != want[e])
         fail_msg("%s sample %d (%lld x %lld x %lld): voxel %lld GPU %d CPU %d", name, i,
@@ -97,11 +122,14 @@ static void check_batch(const char *name, ccl_case *cs, int n, const int64_t *se
       }
     }
     free(ws_), free(wb), free(want), free(got);
-    cudaFree((void *)smp[i].in);
-    cudaFree(smp[i].labels);
+    cudaFree(in_base[i]);
+    cudaFree(lab_base[i]);
   }
   cudaFree(ws), cudaFree(counts), cudaFree(st.sizes), cudaFree(st.boxes), cudaFree(dsel);
-  free(hc), free(hs), free(hb), free(smp), free(shapes);
+  free(hc), free(hs), free(hb), free(smp), free(shapes), free(in_base), free(lab_base);
+}
+static void check_batch(const char *name, ccl_case *cs, int n, const int64_t *sel, int64_t cap) {
+  check_batch_at(name, cs, n, sel, cap, 0);
 }
 
 static void test_cases_gpu(void **state) {
@@ -159,6 +187,122 @@ static void test_large_gpu(void **state) {
   free(c.data);
 }
 
+/* Shapes around the 4 x 8 x 32 tiles: seams in every axis, partial tiles,
+ * extents of 1; every connectivity, binary and multi-label, several
+ * dtypes; every other case with buffers that are not vector-aligned. */
+static void test_seams_gpu(void **state) {
+  (void)state;
+  uint64_t rng = g_rng ^ 0x5ea35;
+  static const int64_t shapes[][3] = {{4, 8, 32},  {5, 9, 33},  {3, 7, 31},   {8, 16, 64},
+                                      {9, 17, 65}, {1, 1, 1},   {1, 1, 100},  {100, 1, 1},
+                                      {1, 100, 1}, {7, 13, 1},  {1, 9, 70},   {13, 1, 47},
+                                      {6, 30, 2},  {17, 3, 97}, {1, 17, 129}, {12, 24, 96}};
+  static const vp_dtype types[8] = {VP_U8, VP_I16, VP_F32, VP_U16, VP_F64, VP_F16, VP_I8, VP_I32};
+  static const double dens[4] = {0.1, 0.3, 0.5, 0.75};
+  int t = 0;
+  for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+    const int nconn = shapes[k][0] == 1 ? 5 : 3;
+    static const int conns[5] = {6, 18, 26, 4, 8};
+    for (int ci = 0; ci < nconn; ci++)
+      for (int multi = 0; multi < 2; multi++, t++) {
+        ccl_case c;
+        memset(&c, 0, sizeof c);
+        memcpy(c.shape, shapes[k], sizeof c.shape);
+        c.dtype = types[t % 8];
+        c.p.connectivity = conns[ci];
+        c.p.multi_label = multi;
+        ccl_case_alloc(&c);
+        const double d = dens[(t / 2) % 4];
+        for (int64_t e = 0; e < c.shape[0] * c.shape[1] * c.shape[2]; e++)
+          ccl_set(&c, e, ccl_u01(&rng) < d ? 1 + (double)(ccl_rand(&rng) % 3) : 0);
+        snprintf(c.name, sizeof c.name, "seams %lldx%lldx%lld conn %d multi %d density %.2f",
+                 (long long)c.shape[0], (long long)c.shape[1], (long long)c.shape[2],
+                 c.p.connectivity, multi, d);
+        check_batch_at(c.name, &c, 1, NULL, t % 2 ? 6 : 1000, t % 2);
+        free(c.data);
+      }
+  }
+}
+
+/* Lines along each of the 13 neighbour directions (anti-diagonals
+ * included) through many tiles and their corners: long chains of unions
+ * across seams, which 6- and 18-connectivity must cut where the direction
+ * has too many nonzero components. */
+static void test_diagonals_gpu(void **state) {
+  (void)state;
+  uint64_t rng = g_rng ^ 0xd1a9;
+  static const int conns[3] = {6, 18, 26};
+  for (int ci = 0; ci < 3; ci++)
+    for (int rep = 0; rep < 2; rep++) {
+      ccl_case c;
+      memset(&c, 0, sizeof c);
+      c.shape[0] = 14, c.shape[1] = 26, c.shape[2] = 75;
+      c.dtype = VP_U8;
+      c.p.connectivity = conns[ci];
+      c.p.multi_label = rep;
+      ccl_case_alloc(&c);
+      const int64_t D = c.shape[0], H = c.shape[1], W = c.shape[2];
+      for (int line = 0; line < 40; line++) {
+        const int dir = line % 13; /* 0..8: dz = 1; 9..12: dz = 0, forward in C order */
+        const int dz = dir / 9 ? 0 : 1, r = dir % 9;
+        int dy = r / 3 - 1, dx = r % 3 - 1;
+        if (dir >= 9) { /* dz = 0: (0, 1, -1), (0, 1, 0), (0, 1, 1), (0, 0, 1) */
+          dy = dir == 12 ? 0 : 1;
+          dx = dir == 12 ? 1 : dir - 10;
+        }
+        int64_t z = (int64_t)(ccl_rand(&rng) % D), y = (int64_t)(ccl_rand(&rng) % H),
+                x = (int64_t)(ccl_rand(&rng) % W);
+        const double value = rep ? 1 + (double)(line % 3) : 1;
+        for (int i = 0; i < 60 && z >= 0 && z < D && y >= 0 && y < H && x >= 0 && x < W; i++) {
+          ccl_set(&c, (z * H + y) * W + x, value);
+          z += dz, y += dy, x += dx;
+        }
+      }
+      snprintf(c.name, sizeof c.name, "diagonal lines conn %d multi %d", c.p.connectivity, rep);
+      check_batch_at(c.name, &c, 1, NULL, 64, rep);
+      free(c.data);
+    }
+}
+
+/* Larger volumes whose extents sit just past tile multiples, a long thin
+ * one, a tall 2-D one, and a misaligned batch of mixed shapes. */
+static void test_large_seams_gpu(void **state) {
+  (void)state;
+  uint64_t rng = g_rng ^ 0x1a75;
+  static const int64_t shapes[4][3] = {{37, 129, 257}, {33, 65, 97}, {2, 3, 70001}, {1, 2001, 33}};
+  static const int conns[4] = {26, 6, 18, 8};
+  static const double dens[4] = {0.05, 0.45, 0.6, 0.5};
+  for (int k = 0; k < 4; k++) {
+    ccl_case c;
+    memset(&c, 0, sizeof c);
+    memcpy(c.shape, shapes[k], sizeof c.shape);
+    c.dtype = k == 1 ? VP_I16 : VP_U8;
+    c.p.connectivity = conns[k];
+    c.p.multi_label = k == 1;
+    ccl_case_alloc(&c);
+    for (int64_t e = 0; e < c.shape[0] * c.shape[1] * c.shape[2]; e++)
+      ccl_set(&c, e, ccl_u01(&rng) < dens[k] ? 1 + (double)(ccl_rand(&rng) % 2) : 0);
+    snprintf(c.name, sizeof c.name, "large %lldx%lldx%lld conn %d", (long long)c.shape[0],
+             (long long)c.shape[1], (long long)c.shape[2], c.p.connectivity);
+    check_batch_at(c.name, &c, 1, NULL, 200, k % 2);
+    free(c.data);
+  }
+  enum { N = 5 };
+  ccl_case cs[N];
+  static const int64_t bs[N][3] = {{1, 1, 1}, {9, 17, 33}, {0, 4, 4}, {5, 1, 63}, {4, 8, 32}};
+  for (int i = 0; i < N; i++) {
+    memset(&cs[i], 0, sizeof cs[i]);
+    memcpy(cs[i].shape, bs[i], sizeof cs[i].shape);
+    cs[i].dtype = VP_U8;
+    cs[i].p.connectivity = 18;
+    ccl_case_alloc(&cs[i]);
+    for (int64_t e = 0; e < bs[i][0] * bs[i][1] * bs[i][2]; e++)
+      ccl_set(&cs[i], e, ccl_u01(&rng) < 0.4);
+  }
+  check_batch_at("misaligned mixed batch", cs, N, NULL, 10, 1);
+  for (int i = 0; i < N; i++) free(cs[i].data);
+}
+
 /* The operator's GPU body into poisoned outputs against its CPU body. */
 static void test_op_gpu(void **state) {
   (void)state;
@@ -213,9 +357,9 @@ int main(void) {
   }
   g_rng = vp_test_seed();
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_cases_gpu),
-      cmocka_unit_test(test_batch_select_gpu),
-      cmocka_unit_test(test_large_gpu),
+      cmocka_unit_test(test_cases_gpu),     cmocka_unit_test(test_batch_select_gpu),
+      cmocka_unit_test(test_large_gpu),     cmocka_unit_test(test_seams_gpu),
+      cmocka_unit_test(test_diagonals_gpu), cmocka_unit_test(test_large_seams_gpu),
       cmocka_unit_test(test_op_gpu),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

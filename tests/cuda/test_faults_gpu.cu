@@ -78,7 +78,7 @@ typedef struct eager_case {
 static void test_eager_device_alloc_failures(void **state) {
   (void)state;
   const eager_case cases[] = {
-      {"connected_components", "{\"connectivity\": 26}", 1, 1},
+      {"connected_components", "{\"connectivity\": 26}", 1, 4},
       {"random_object_bbox", "{\"classes\": [1, 2], \"k_largest\": 2, \"foreground_prob\": 1}", 1,
        2},
       {"random_crop_window", "{\"crop_shape\": [4, 4, 4], \"mode\": \"mask_pixel\"}", 1, 3},
@@ -161,7 +161,8 @@ static vp_status build(const char *dir, vp_pipeline **out) {
   vp_dataset_opts d;
   pt_dataset_opts(&d, dir);
   const char *img[] = {"image"}, *sl[] = {"img_s"}, *fl[] = {"img_f"}, *no[] = {"img_n"};
-  const char *lbl[] = {"label"}, *cc[] = {"cc"}, *outs[] = {"img_n", "cc"};
+  const char *lbl[] = {"label"}, *cc[] = {"cc", "cc_n", "cc_sizes", "cc_boxes"};
+  const char *outs[] = {"img_n", "cc"};
   s = vp_pipeline_add_reader(p, &d, NULL, "image", "label");
   if (s == VP_OK)
     s = vp_pipeline_add_node(p, "slice", "gpu", 1, img,
@@ -169,7 +170,7 @@ static vp_status build(const char *dir, vp_pipeline **out) {
   if (s == VP_OK) s = vp_pipeline_add_node(p, "flip", "gpu", 1, sl, "{\"depthwise\": true}", 1, fl);
   if (s == VP_OK)
     s = vp_pipeline_add_node(p, "gaussian_noise", "gpu", 1, fl, "{\"stddev\": 0.5}", 1, no);
-  if (s == VP_OK) s = vp_pipeline_add_node(p, "connected_components", "gpu", 1, lbl, NULL, 1, cc);
+  if (s == VP_OK) s = vp_pipeline_add_node(p, "connected_components", "gpu", 1, lbl, NULL, 4, cc);
   if (s == VP_OK) s = vp_pipeline_set_outputs(p, 2, outs);
   if (s == VP_OK) s = vp_pipeline_build(p);
   if (s != VP_OK) {

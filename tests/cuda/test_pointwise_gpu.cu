@@ -6,6 +6,7 @@
  * range (integers: plus 1 for a rounding flip; float16: plus one ulp): the
  * GPU sums statistics in another order and its logf/powf/sinf differ by
  * ulps, so noise draws agree to float rounding (the same Philox words).
+ * normalize_masked likewise (masks of 1 or C channels).
  * Also prints the fused nnU-Net intensity chain's time on a 2 x 4 x 128^3
  * float32 batch against a device-to-device copy. Exits 77 without a GPU. */
 #include <cuda_runtime.h>
@@ -86,6 +87,48 @@ static void test_ops_gpu_vs_cpu(void **state) {
     }
     release_all(dv, NB);
     release_all(h, NB);
+  }
+}
+
+/* normalize_masked: GPU against CPU into poisoned outputs, masks of 1 or C
+ * channels (uint8), statistics per channel / per sample / given (the
+ * given ones take the launch without statistics), outside zero / keep. */
+static void test_masked_gpu_vs_cpu(void **state) {
+  (void)state;
+  static const vp_dtype dts[3] = {VP_F32, VP_F16, VP_I16};
+  static const char *jsons[4] = {
+      "{\"stats\": \"channel\"}", "{\"stats\": \"sample\", \"outside\": \"keep\"}",
+      "{\"stats\": \"given\", \"mean\": 4, \"std\": 9, \"outside\": \"keep\"}",
+      "{\"stats\": \"channel\", \"nonzero\": true, \"dtype\": \"float16\"}"};
+  for (int d = 0; d < 3; d++) {
+    vp_tensor *h[2 * NB], *dv[2 * NB], *co[NB], *po[NB];
+    make_batch(dts[d], dts[d] == VP_F32, h, dv);
+    for (int i = 0; i < NB; i++) {
+      const vp_tensor *x = h[i];
+      int64_t sh[4];
+      const int nd = vp_tensor_ndim(x);
+      memcpy(sh, vp_tensor_shape(x), (size_t)nd * sizeof *sh);
+      if (nd == 4 && i % 2) sh[0] = 1; /* one channel for all */
+      VP_ASSERT_OK(vp_tensor_create(VP_U8, nd, sh, VP_MEM_HOST, 0, &h[NB + i]));
+      for (int64_t e = 0; e < vp_tensor_numel(h[NB + i]); e++)
+        ((uint8_t *)vp_tensor_data(h[NB + i]))[e] = urand() < 0.7 ? 1 : 0;
+      VP_ASSERT_OK(vp_tensor_copy_to(h[NB + i], VP_MEM_DEVICE, 0, &dv[NB + i]));
+    }
+    for (int j = 0; j < 4; j++) {
+      uint64_t seed = vp_test_rand(&g_rng);
+      VP_ASSERT_OK(vp_ops_call("normalize_masked", NB, h, jsons[j], seed, co));
+      run_poisoned("normalize_masked", NB, dv, jsons[j], seed, po);
+      for (int i = 0; i < NB; i++) {
+        char what[256];
+        snprintf(what, sizeof what, "normalize_masked %s on %s, sample %d", jsons[j],
+                 vp_dtype_name(dts[d]), i);
+        compare(what, co[i], po[i], 0);
+      }
+      release_all(po, NB);
+      release_all(co, NB);
+    }
+    release_all(dv, 2 * NB);
+    release_all(h, 2 * NB);
   }
 }
 
@@ -246,6 +289,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ops_gpu_vs_cpu),
       cmocka_unit_test(test_fused_gpu_vs_cpu),
+      cmocka_unit_test(test_masked_gpu_vs_cpu),
       cmocka_unit_test(test_fused_timing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

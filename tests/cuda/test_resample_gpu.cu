@@ -166,6 +166,85 @@ static void test_cubic_gpu(void **state) {
   g_no_nan = 0;
 }
 
+/* The op on n samples of the given shapes (rank ndims[i]), on the CPU,
+ * through vp_ops_call on the GPU and poisoned, within linear's tolerance. */
+static void compare_shapes(const char *name, vp_dtype d, int n, const int *ndims,
+                           const int64_t (*shapes)[4], const char *json) {
+  vp_tensor *h[8], *dv[8], *co[8], *go[8], *po[8];
+  for (int i = 0; i < n; i++) {
+    h[i] = make_host(d, ndims[i], shapes[i]);
+    VP_ASSERT_OK(vp_tensor_copy_to(h[i], VP_MEM_DEVICE, 0, &dv[i]));
+  }
+  VP_ASSERT_OK(vp_ops_call(name, n, h, json, 0, co));
+  VP_ASSERT_OK(vp_ops_call(name, n, dv, json, 0, go));
+  run_poisoned(name, n, dv, json, 0, po);
+  char what[600];
+  for (int i = 0; i < n; i++) {
+    snprintf(what, sizeof what, "%s %s sample %d %.400s", name, vp_dtype_name(d), i, json);
+    compare(what, co[i], go[i], 0);
+    compare(what, co[i], po[i], 0);
+  }
+  release_all(po, n);
+  release_all(go, n);
+  release_all(co, n);
+  release_all(dv, n);
+  release_all(h, n);
+}
+
+/* Cubic's separable path (axis-aligned maps) against the CPU's: zoom under
+ * every border and dtype (non-integer factors, up and down per axis, 2-D,
+ * 3-D and channels; the big float32 sample for float32); diagonal warps
+ * (flips, shifts) on extents 1..5 mixed in one batch with a rotated sample
+ * (the coefficient path); and resizes whose long H or W lines exceed
+ * shared memory (the GPU's coefficient fallback beside separable samples;
+ * the CPU stays separable). */
+static void test_cubic_separable_gpu(void **state) {
+  (void)state;
+  const char *borders[3] = {"constant", "edge", "reflect"};
+  const int nd4[4] = {2, 3, 4, 4};
+  const int64_t zs[4][4] = {{17, 33}, {9, 31, 7}, {2, 6, 9, 65}, {1, 155, 240, 240}};
+  char json[2048];
+  g_no_nan = 1;
+  for (int d = 0; d < VP_DTYPE_COUNT; d++)
+    for (int b = 0; b < 3; b++) {
+      const int n = d == VP_F32 && b == 1 ? 4 : 3; /* per_sample needs n values */
+      snprintf(json, sizeof json,
+               "{\"scale\": {\"per_sample\": [[1.37, 0.61], [0.83, 1.9, 0.55], [2.3, 0.71, 1.13]%s]}, "
+               "\"interp\": \"cubic\", \"border\": \"%s\", \"fill\": -3.5%s}",
+               n == 4 ? ", [0.826, 0.667, 0.667]" : "", borders[b],
+               d == VP_I16 ? ", \"dtype\": \"float32\"" : "");
+      compare_shapes("zoom", (vp_dtype)d, n, nd4, zs, json);
+    }
+  /* extents 1..5: diagonal matrices with flips and shifts, and a rotation */
+  const int nd6[6] = {3, 3, 3, 2, 3, 3};
+  const int64_t ws[6][4] = {{1, 4, 3}, {5, 1, 2}, {2, 3, 5}, {4, 1}, {3, 5, 1}, {6, 7, 8}};
+  double th = 0.4 + urand();
+  for (int b = 0; b < 3; b++) {
+    snprintf(json, sizeof json,
+             "{\"matrix\": {\"per_sample\": ["
+             "[0.7, 0, 0, 0.2, 0, -1.3, 0, 3.1, 0, 0, 0.45, -0.6], "
+             "[1.9, 0, 0, -0.4, 0, 1, 0, 0, 0, 0, -0.8, 1.7], "
+             "[0.35, 0, 0, 0.1, 0, 2.2, 0, -1.5, 0, 0, 1, 0], "
+             "[-0.6, 0, 3.2, 0, 1.4, -0.3], "
+             "[1, 0, 0, 0, 0, 0.9, 0, 0.3, 0, 0, 1, 0], "
+             "[1, 0, 0, 0.5, 0, %.17g, %.17g, 1, 0, %.17g, %.17g, -1]]}, "
+             "\"size\": {\"per_sample\": [[3, 5, 4], [1, 4, 5], [5, 2, 5], [3, 5], [3, 5, 4], "
+             "[5, 6, 7]]}, \"interp\": \"cubic\", \"border\": \"%s\", \"fill\": 2.25, "
+             "\"dtype\": \"float32\"}",
+             cos(th), -sin(th), sin(th), cos(th), borders[b]);
+    for (int d = 0; d < VP_DTYPE_COUNT; d++)
+      compare_shapes("warp_affine", (vp_dtype)d, 6, nd6, ws, json);
+  }
+  /* lines longer than shared memory holds (227 KB: about 1800 coefficients
+   * per H line of a 32-line tile, 1770 per W row of 32 rows) */
+  const int nd3[3] = {3, 3, 4};
+  const int64_t ls[3][4] = {{2, 2500, 5}, {3, 4, 3000}, {2, 3, 10, 12}};
+  compare_shapes("resize", VP_F32, 3, nd3, ls,
+                 "{\"size\": {\"per_sample\": [[3, 1700, 7], [2, 5, 2100], [4, 9, 13]]}, "
+                 "\"interp\": \"cubic\"}");
+  g_no_nan = 0;
+}
+
 /* Antialiased resize (triangle and area) and a region of interest, every
  * dtype, shrinking mixed-shape samples (the big float32 one included). */
 static void test_antialias_gpu(void **state) {
@@ -263,6 +342,7 @@ int main(void) {
       cmocka_unit_test(test_warp_affine_gpu),
       cmocka_unit_test(test_resize_gpu),
       cmocka_unit_test(test_cubic_gpu),
+      cmocka_unit_test(test_cubic_separable_gpu),
       cmocka_unit_test(test_antialias_gpu),
       cmocka_unit_test(test_engine_displacement_gpu),
   };

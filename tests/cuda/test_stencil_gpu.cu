@@ -10,7 +10,10 @@
  * plus one ulp): gaussian_blur (float32 taps, FMA contraction on the GPU),
  * bias_field (exp and the polynomial in float64, last-ulp differences),
  * erase with noise (Box-Muller's logf/sinf/cosf), simulate_low_resolution
- * (the engine's linear and cubic). Exits 77 (skipped) without a GPU. */
+ * (the engine's linear and cubic). gaussian_blur's tiled kernels also run
+ * on shapes that cut their tiles, extents below the radius, radius 128,
+ * every dtype, p on and off, and a volume of more than 2^31 voxels against
+ * a float64 oracle. Exits 77 (skipped) without a GPU. */
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdio.h>
@@ -98,6 +101,161 @@ static void test_blur_gpu(void **state) {
              0, 0);
 }
 
+/* ---------------------------------------------------------------- */
+/* gaussian_blur's tiled kernels (src/cuda/gaussian_blur.cu): W rows tiles
+ * of 32..256 voxels, H/D column tiles of 32 x 64, against the CPU body.
+ * Inputs carry no NaN here (a NaN spreads over the whole window and would
+ * hide the arithmetic); test_blur_gpu keeps them. */
+
+typedef struct blur_shape {
+  int ndim;
+  int64_t shape[4];
+} blur_shape;
+
+static const vp_dtype k_all_dtypes[] = {VP_U8,  VP_I8,  VP_U16, VP_I16, VP_U32,
+                                        VP_I32, VP_I64, VP_F16, VP_F32, VP_F64};
+
+static vp_tensor *make_finite(vp_dtype d, const blur_shape *s) {
+  vp_tensor *t = make_host(d, s->ndim, s->shape, 0);
+  int64_t n = vp_tensor_numel(t);
+  for (int64_t i = 0; i < n; i++)
+    if (isnan(vp_cvt_load(vp_tensor_data(t), d, i))) vp_cvt_store(vp_tensor_data(t), d, i, 0.0);
+  return t;
+}
+
+/* CPU call vs poisoned GPU body on a batch of the given shapes, per dtype;
+ * exact: bytes equal (copies). */
+static void blur_vs_cpu(const char *json, const blur_shape *shapes, int n, const vp_dtype *dts,
+                        int ndt, int exact) {
+  for (int di = 0; di < ndt; di++) {
+    vp_dtype d = dts[di];
+    vp_tensor *host[16] = {0}, *dev[16] = {0}, *cpu[16] = {0}, *gpu[16] = {0};
+    assert_true(n <= 16);
+    for (int i = 0; i < n; i++) {
+      host[i] = make_finite(d, &shapes[i]);
+      VP_ASSERT_OK(vp_tensor_copy_to(host[i], VP_MEM_DEVICE, 0, &dev[i]));
+    }
+    uint64_t seed = vp_test_rand(&g_rng);
+    VP_ASSERT_OK(vp_ops_call("gaussian_blur", n, host, json, seed, cpu));
+    run_poisoned("gaussian_blur", n, dev, json, seed, gpu);
+    for (int i = 0; i < n; i++) {
+      char what[400];
+      snprintf(what, sizeof what, "gaussian_blur %s sample %d (%s, seed %llu)", vp_dtype_name(d), i,
+               json, (unsigned long long)seed);
+      compare(what, cpu[i], gpu[i], exact);
+      if (exact) compare(what, host[i], gpu[i], 1); /* p = 0: the input's bytes */
+    }
+    release_all(host, n);
+    release_all(dev, n);
+    release_all(cpu, n);
+    release_all(gpu, n);
+  }
+}
+
+/* Tiles cut by every extent (W 300: two 256-wide row tiles; H 33 and D 70
+ * against 64-deep column tiles; M = 300 and 9900 against 32-wide ones),
+ * extents of 1 and 2 below the radius, a W of 1, an axis or all axes at
+ * sigma 0 (a conversion), channels, and samples that p leaves alone. */
+static void test_blur_edges_gpu(void **state) {
+  (void)state;
+  static const blur_shape shapes[] = {
+      {4, {3, 70, 33, 300}}, {3, {1, 2, 1}},  {3, {2, 1, 5}}, {2, {7, 2}},
+      {3, {1, 1, 1}},        {3, {5, 40, 1}}, {2, {33, 65}},  {3, {4, 9, 37}},
+  };
+  const int n = (int)(sizeof shapes / sizeof shapes[0]);
+  const char *sig =
+      "\"sigma\": {\"per_sample\": [[1.0, 2.2, 0.8], [2.0], [1.5, 3.0, 0.5], [3.0, 1.0], [1.0], "
+      "[1.0], [0, 2.0], [0]]}";
+  char json[512];
+  snprintf(json, sizeof json, "{%s}", sig);
+  blur_vs_cpu(json, shapes, n, k_all_dtypes, 10, 0);
+  snprintf(json, sizeof json, "{%s, \"p\": 0.5}", sig);
+  blur_vs_cpu(json, shapes, n, k_all_dtypes, 10, 0);
+  snprintf(json, sizeof json, "{%s, \"p\": 0}", sig);
+  blur_vs_cpu(json, shapes, n, k_all_dtypes, 10, 1);
+}
+
+/* Radius 128 (sigma 32, truncate 4: the op's bounds), on extents both
+ * above and below it: 257-voxel halos around 256-wide row tiles and 64-deep
+ * column tiles; float64 columns need 80 KiB of shared memory (opt-in). */
+static void test_blur_max_radius_gpu(void **state) {
+  (void)state;
+  static const blur_shape shapes[] = {{4, {2, 6, 150, 300}}, {2, {40, 300}}, {3, {3, 200, 5}}};
+  static const vp_dtype dts[] = {VP_U16, VP_F16, VP_F32, VP_F64};
+  blur_vs_cpu(
+      "{\"sigma\": {\"per_sample\": [[32.0], [32.0, 0.3], [32.0, 20.0, 32.0]]}, \"truncate\": 4}",
+      shapes, 3, dts, 4, 0);
+}
+
+/* A volume of more than 2^31 voxels (uint8 [2, 32768, 32800], sigma 1:
+ * radius 3, D = 2 below it): every pass indexes past 2^31 and the W launch
+ * has more tiles than blocks. Checked against a float64 oracle written
+ * here (own weights and reflection) at voxels near both ends and the
+ * 2^31 boundary; uint8 output: within 1 of the rounded oracle. Skipped
+ * when the GPU lacks the ~23 GB it needs. */
+static __global__ void fill_pattern(uint8_t *p, int64_t n) {
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n;
+       e += (int64_t)gridDim.x * blockDim.x)
+    p[e] = (uint8_t)(((uint64_t)e * 0x9E3779B97F4A7C15ull) >> 56);
+}
+
+static double pattern(int64_t e) {
+  return (double)(uint8_t)(((uint64_t)e * 0x9E3779B97F4A7C15ull) >> 56);
+}
+
+static int64_t refl(int64_t i, int64_t n) {
+  while (i < 0 || i >= n) i = i < 0 ? -1 - i : 2 * n - 1 - i;
+  return i;
+}
+
+static void test_blur_big_gpu(void **state) {
+  (void)state;
+  const int64_t D = 2, H = 32768, W = 32800, n = D * H * W;
+  size_t free_b = 0, total_b = 0;
+  CUDA_OK(cudaMemGetInfo(&free_b, &total_b));
+  if (free_b < (size_t)25 << 30) {
+    printf("gaussian_blur > 2^31 voxels: skipped (%zu MiB free)\n", free_b >> 20);
+    return;
+  }
+  int64_t shape[3] = {D, H, W};
+  vp_tensor *in = NULL, *out = NULL;
+  VP_ASSERT_OK(vp_tensor_create(VP_U8, 3, shape, VP_MEM_DEVICE, 0, &in));
+  fill_pattern<<<4096, 256>>>((uint8_t *)vp_tensor_data(in), n);
+  CUDA_OK(cudaGetLastError());
+  CUDA_OK(cudaDeviceSynchronize());
+  run_poisoned("gaussian_blur", 1, &in, "{\"sigma\": [1.0]}", 1, &out);
+  double w[4], sum = 0;
+  for (int k = 0; k <= 3; k++) sum += (k ? 2 : 1) * (w[k] = exp(-0.5 * k * k));
+  for (int k = 0; k <= 3; k++) w[k] /= sum;
+  /* voxels: corners, rows around element 2^31, the last rows */
+  int64_t probes[64];
+  int np = 0;
+  const int64_t at[] = {
+      0, W - 1, H * W - 1, H * W, ((int64_t)1 << 31) - 2, ((int64_t)1 << 31) + 5, n - W, n - 1};
+  for (int a = 0; a < 8; a++)
+    for (int64_t off = -3; off <= 3; off += 3) {
+      int64_t e = at[a] + off * (W + 1);
+      if (e >= 0 && e < n) probes[np++] = e;
+    }
+  for (int k = 0; k < np; k++) {
+    int64_t e = probes[k], z = e / (H * W), y = (e / W) % H, x = e % W;
+    double want = 0;
+    for (int a = -3; a <= 3; a++)
+      for (int b = -3; b <= 3; b++)
+        for (int c = -3; c <= 3; c++)
+          want += w[abs(a)] * w[abs(b)] * w[abs(c)] *
+                  pattern((refl(z + a, D) * H + refl(y + b, H)) * W + refl(x + c, W));
+    uint8_t got = 0;
+    CUDA_OK(cudaMemcpy(&got, (const uint8_t *)vp_tensor_data(out) + e, 1, cudaMemcpyDeviceToHost));
+    if (fabs((double)got - want) > 1.0)
+      fail_msg("gaussian_blur > 2^31 voxels: element %lld (%lld, %lld, %lld): GPU %u, oracle %.4f",
+               (long long)e, (long long)z, (long long)y, (long long)x, got, want);
+  }
+  printf("gaussian_blur > 2^31 voxels: %d probes within 1 of the float64 oracle\n", np);
+  vp_tensor_release(out);
+  vp_tensor_release(in);
+}
+
 static void test_lowres_gpu(void **state) {
   (void)state;
   cpu_vs_gpu("simulate_low_resolution",
@@ -150,8 +308,13 @@ int main(void) {
   }
   g_rng = vp_test_seed();
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_blur_gpu),    cmocka_unit_test(test_lowres_gpu),
-      cmocka_unit_test(test_bias_gpu),    cmocka_unit_test(test_erase_gpu),
+      cmocka_unit_test(test_blur_gpu),
+      cmocka_unit_test(test_blur_edges_gpu),
+      cmocka_unit_test(test_blur_max_radius_gpu),
+      cmocka_unit_test(test_blur_big_gpu),
+      cmocka_unit_test(test_lowres_gpu),
+      cmocka_unit_test(test_bias_gpu),
+      cmocka_unit_test(test_erase_gpu),
       cmocka_unit_test(test_one_hot_gpu),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

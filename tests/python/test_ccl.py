@@ -200,3 +200,93 @@ def test_keep_largest_components(rng, conn, independent):
         got = np.asarray(voxpipe.fn.keep_largest_components(
             a, k=k, connectivity=conn, independent=independent))
         np.testing.assert_array_equal(got, largest_oracle(a, k, conn, independent))
+
+
+@pytest.mark.skipif(voxpipe.cuda_device_count() == 0, reason="needs a GPU")
+@pytest.mark.parametrize("conn", [6, 26])
+@pytest.mark.parametrize("multi", [False, True])
+def test_component_filters_gpu(rng, conn, multi):
+    """Eager device="gpu" calls of both filters on a batch of mixed shapes (extents
+    of 1 included): the CPU body's outputs bit for bit, and the scipy oracles."""
+    shapes = [(10, 16, 18), (1, 7, 30), (5, 1, 9)]
+    for dtype in (np.uint8, np.int16, np.float32):
+        a = [(rng.integers(1, 4, s) * (rng.random(s) < 0.3)).astype(dtype) for s in shapes]
+        for min_size in (0, 1, 3, 10):
+            kw = dict(min_size=min_size, connectivity=conn, per_label=multi)
+            gpu = voxpipe.fn.remove_small_objects(a, device="gpu", **kw)
+            cpu = voxpipe.fn.remove_small_objects(a, **kw)
+            for x, g, c in zip(a, gpu, cpu):
+                assert g.device.startswith("gpu")
+                g = np.asarray(g.cpu())
+                assert g.dtype == x.dtype
+                np.testing.assert_array_equal(g, np.asarray(c))
+                np.testing.assert_array_equal(g, small_oracle(x, min_size, conn, multi))
+        for k in (1, 2, 1000):
+            kw = dict(k=k, connectivity=conn, independent=multi)
+            gpu = voxpipe.fn.keep_largest_components(a, device="gpu", **kw)
+            cpu = voxpipe.fn.keep_largest_components(a, **kw)
+            for x, g, c in zip(a, gpu, cpu):
+                g = np.asarray(g.cpu())
+                np.testing.assert_array_equal(g, np.asarray(c))
+                np.testing.assert_array_equal(g, largest_oracle(x, k, conn, multi))
+
+
+def runs_volume(rng, shape, values):
+    """Segments of 1..70 equal values in C order (long runs cross the scanner's words)."""
+    n = int(np.prod(shape))
+    out = np.empty(n, np.asarray(values).dtype)
+    i = 0
+    while i < n:
+        ln = int(rng.integers(1, 71 if rng.random() < 0.5 else 6))
+        out[i:i + ln] = values[int(rng.integers(len(values)))]
+        i += ln
+    return out.reshape(shape)
+
+
+@pytest.mark.parametrize("conn", [6, 18, 26])
+def test_scan_widths_and_dtypes_vs_scipy(rng, conn):
+    """Widths 1..17 and around 8-byte words, every integer width, backgrounds at the
+    dtype's extremes: the labels of scipy (renumbered), binary and multi-label."""
+    cases = [(np.uint8, [0, 1, 255], 255), (np.int8, [0, -1, -128, 5], -1),
+             (np.uint16, [0, 7, 65535], 0), (np.int16, [0, -32768, 3], -32768),
+             (np.uint32, [0, 1, 2**32 - 1], 2**32 - 1), (np.int32, [0, -1, 9], 0),
+             (np.int64, [0, -2**62, 4], -2**62), (np.float32, [0, -1.5, 2.0], -1.5)]
+    widths = list(range(1, 18)) + [63, 64, 65, 130]
+    for dtype, values, bg in cases:
+        for w in rng.choice(widths, 4, replace=False):
+            shape = (int(rng.integers(1, 5)), int(rng.integers(1, 6)), int(w))
+            a = runs_volume(rng, shape, np.array(values, dtype))
+            for multi in (False, True):
+                want, n = scipy_label(a, conn, background=bg, multi=multi)
+                lab, count, _, _ = cc(a, connectivity=conn, background=float(bg),
+                                      multi_label=multi)
+                msg = f"{np.dtype(dtype).name} shape {shape} bg {bg} multi {multi}"
+                assert count == n, msg
+                np.testing.assert_array_equal(lab, want, err_msg=msg)
+
+
+def blob_volume(rng, shape, frac):
+    """Boxes of 2..4 voxels per side at random positions until `frac` is foreground
+    (bench/bench_ccl.py's blobs, smaller)."""
+    a = np.zeros(shape, np.uint8)
+    while a.mean() < frac:
+        for (z, y, x), (dz, dy, dx) in zip(rng.integers(0, shape, (200, 3)),
+                                           rng.integers(2, 5, (200, 3))):
+            a[z:z + dz, y:y + dy, x:x + dx] = 1
+    return a
+
+
+@pytest.mark.parametrize("conn", [6, 18, 26])
+def test_blobs_vs_scipy_and_cc3d(rng, conn):
+    """A blob volume large enough for the eager call's thread pool (2^18 voxels) and
+    tall enough for a slab per core: scipy's partition and numbering, and cc3d's when
+    it is installed."""
+    a = blob_volume(rng, (128, 48, 57), 0.08)
+    want, n = scipy_label(a, conn)
+    lab, count, _, _ = cc(a, connectivity=conn)
+    assert count == n
+    np.testing.assert_array_equal(lab, want)
+    if cc3d is not None:
+        ref, m = renumber_c_order(cc3d.connected_components(a, connectivity=conn))
+        assert m == n
+        np.testing.assert_array_equal(lab, ref)

@@ -110,3 +110,36 @@ def test_eager_chain_equals_calls_one_by_one(rng):
 def test_chain_refuses_non_pointwise(rng):
     with pytest.raises(Exception, match="not a pointwise operator"):
         voxpipe.fn.chain(np.zeros((4, 4, 4), np.float32), [("flip", {})])
+
+
+def masked_pipeline(root, fuse, dev, device_id):
+    """cast -> brightness -> noise -> normalize(mask=label) -> cast: the masked normalize is not fused
+    (a node with a second input), its neighbours are; the bytes match node by node."""
+    pipe = voxpipe.Pipeline(batch_size=2, num_threads=2, device_id=device_id, seed=5,
+                            fuse_pointwise=fuse)
+    with pipe:
+        img, lbl = voxpipe.fn.readers.dataset(root / "dataset.json", shuffle=True)
+        b = voxpipe.fn.uniform(range=[0.7, 1.3])
+        x = voxpipe.fn.cast(img, dtype="float32", device=dev)
+        x = voxpipe.fn.brightness(x, factor=b, p=0.5, device=dev)
+        x = voxpipe.fn.gaussian_noise(x, stddev=0.1, p=0.5, device=dev)
+        x = voxpipe.fn.normalize(x, mask=lbl, outside="zero", device=dev)
+        x = voxpipe.fn.cast(x, dtype="float16", device=dev)
+        pipe.set_outputs(x, lbl)
+    pipe.build()
+    return pipe
+
+
+@pytest.mark.parametrize("dev", ["cpu", "gpu"])
+def test_masked_normalize_fused_equals_unfused(dataset, dev):
+    if dev == "gpu" and voxpipe._voxpipe.cuda_device_count() == 0:
+        pytest.skip("no GPU")
+    did = 0 if dev == "gpu" else None
+    a = batches(masked_pipeline(dataset, True, dev, did), 3)
+    b = batches(masked_pipeline(dataset, False, dev, did), 3)
+    for ba, bb in zip(a, b):
+        for oa, ob in zip(ba, bb):
+            for ta, tb in zip(oa, ob):
+                np.testing.assert_array_equal(ta.view(np.uint8), tb.view(np.uint8))
+        for x, lbl in zip(ba[0], ba[1]):
+            assert np.all(x[:, lbl == 0] == 0) and np.any(x[:, lbl != 0] != 0)

@@ -177,3 +177,38 @@ def test_probability_binomial():
         outs = getattr(voxpipe.fn, op)(x, p=0.25, seed=SEED, **kw)
         changed = sum(not np.array_equal(np.asarray(o), a) for o, a in zip(outs, x))
         assert abs(changed - n * 0.25) < 5 * np.sqrt(n * 0.25 * 0.75), (op, changed)
+
+
+@pytest.mark.parametrize("stats", ["sample", "channel"])
+@pytest.mark.parametrize("outside", ["zero", "keep"])
+@pytest.mark.parametrize("mask_kind", ["spatial", "one", "per_channel"])
+def test_normalize_masked(stats, outside, mask_kind):
+    """normalize(x, mask=m): statistics over the mask's nonzero voxels (a mask of the
+    spatial shape, with one channel in front, or one per channel; int16 with negative
+    values counts as inside), the rest 0 or kept: numpy float64, float32 tolerance
+    inside, exact outside."""
+    x = volume(np.float32)
+    r = np.random.default_rng(SEED + 7)
+    sp = x.shape[1:]
+    shape = {"spatial": sp, "one": (1,) + sp, "per_channel": x.shape}[mask_kind]
+    m = np.where(r.random(shape) < 0.6, r.integers(-5, 6, shape), 0).astype(np.int16)
+    got = np.asarray(voxpipe.fn.normalize(x, mask=m, stats=stats, outside=outside))
+    assert got.dtype == np.float32 and got.shape == x.shape
+    inside = np.broadcast_to(m != 0, x.shape)
+    xd = x.astype(np.float64)
+    want = np.zeros_like(xd)
+    for g in [slice(None)] if stats == "sample" else range(x.shape[0]):
+        v, mm = xd[g], inside[g]
+        mean, sd = v[mm].mean(), v[mm].std()
+        want[g] = np.where(mm, (v - mean) / max(sd, 1e-8), v if outside == "keep" else 0)
+    close(got, want, f"normalize mask {mask_kind} {stats} {outside}")
+    np.testing.assert_array_equal(got[~inside], want[~inside].astype(np.float32))
+    if voxpipe._voxpipe.cuda_device_count() > 0:
+        g = voxpipe.fn.normalize(x, mask=m, stats=stats, outside=outside, device="gpu")
+        close(np.asarray(g.to("cpu")), want, f"normalize mask {mask_kind} {stats} {outside} (GPU)")
+
+
+def test_normalize_masked_errors():
+    x = volume(np.float32)
+    with pytest.raises(Exception, match="mask of shape"):
+        voxpipe.fn.normalize(x, mask=np.ones((2, 2, 2), np.uint8))

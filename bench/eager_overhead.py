@@ -1,0 +1,62 @@
+"""Where an eager GPU call's time goes (H100 host): the same warp_affine on a batch of 8 GPU
+volumes of 155 x 240 x 240 float32, to a tiny output (2^3: the host path alone) and to 128^3,
+through the public function and through the binding's ops_call directly; plus the CUDA
+runtime calls per call from torch.profiler.
+
+    python3 bench/eager_overhead.py
+"""
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+import voxpipe  # noqa: E402
+from voxpipe import _voxpipe as _C  # noqa: E402
+from voxpipe.pipeline import _args_json  # noqa: E402
+
+
+def timeit(fn, reps=50):
+    fn()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts) * 1e3
+
+
+def main():
+    x = torch.rand((8, 1, 155, 240, 240), device="cuda")
+    xs = [voxpipe._as_tensor(x[i]) for i in range(8)]
+    M = [1, 0, 0, 10, 0, 1, 0, 20, 0, 0, 1, 30]
+    rows = []
+    for size in ([2, 2, 2], [128, 128, 128]):
+        kw = dict(matrix=M, size=size, interp="linear", border="constant")
+        js = _args_json("warp_affine", kw, None)
+        hs = [t._h for t in xs]
+        rows.append((f"fn.warp_affine -> {size[0]}^3", timeit(lambda: voxpipe.fn.warp_affine(xs, **kw))))
+        rows.append((f"_C.ops_call -> {size[0]}^3", timeit(lambda: _C.ops_call("warp_affine", hs, 8, js, 0, 1))))
+        rows.append((f"fn.warp_affine 1 sample -> {size[0]}^3",
+                     timeit(lambda: voxpipe.fn.warp_affine(xs[0], **kw))))
+    rows.append(("_as_tensor x8 (torch views)", timeit(lambda: [voxpipe._as_tensor(x[i]) for i in range(8)])))
+    rows.append(("torch.cuda.synchronize alone", timeit(lambda: None)))
+    for r in rows:
+        print(f"| {r[0]} | {r[1]:.3f} ms |")
+    from torch.profiler import ProfilerActivity, profile
+    kw = dict(matrix=M, size=[2, 2, 2], interp="linear", border="constant")
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(20):
+            voxpipe.fn.warp_affine(xs, **kw)
+        torch.cuda.synchronize()
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""One call of each hot kernel, for Nsight Compute (ncu --clock-control none -k regex:NAME):
+connected_components on the blobs label, the pointwise chain at p 1, warp_affine.
+
+    ncu --clock-control none --section SpeedOfLight -k regex:k_local python3 bench/ncu_once.py ccl
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import voxpipe  # noqa: E402
+from bench_ccl import blobs  # noqa: E402
+
+what = sys.argv[1:] or ["ccl", "chain"]
+if "ccl" in what:
+    lab = voxpipe._as_tensor(torch.from_numpy(blobs()).cuda())
+    voxpipe.fn.connected_components(lab, connectivity=26)
+if "chain" in what:
+    small = torch.rand((2, 4, 128, 128, 128), device="cuda")
+    ss = [voxpipe._as_tensor(small[i]) for i in range(2)]
+    voxpipe.fn.chain(ss, [("gaussian_noise", {"stddev": 0.1}), ("brightness", {"factor": 1.1}),
+                          ("contrast", {"factor": 1.2}), ("cast", {"dtype": "float16"})])
+torch.cuda.synchronize()
