@@ -149,7 +149,20 @@ __device__ __forceinline__ void copy_bytes(const unsigned char *in, unsigned cha
 }
 
 /* Elements [lo, hi) of a channel whose first element is `base`. */
-template <int M>
+/* One step on 4 values: LITE kernels serve chains of identity and affine
+ * steps only (the host checks), without the noise and gamma code whose
+ * registers would otherwise halve the occupancy of every chain. */
+template <bool LITE>
+__device__ __forceinline__ void step_f(const vp_pw_step *s, float *v, int64_t e0, int cnt) {
+  /* a step p left alone that does not round (uniform across the block) */
+  if (s->kind == VP_PWK_IDENTITY && s->out == VP_PW_NO_ROUND) return;
+  if (LITE)
+    vp_pw_apply_lite_f(s, v, e0, cnt);
+  else
+    vp_pw_apply_f(s, v, e0, cnt);
+}
+
+template <int M, bool LITE>
 __device__ __forceinline__ void apply_range(const vp_pw_sample &sm, const vp_pw_step *sh,
                                             int nsteps, vp_dtype tin, vp_dtype tout, int64_t base,
                                             int64_t lo, int64_t hi) {
@@ -163,7 +176,7 @@ __device__ __forceinline__ void apply_range(const vp_pw_sample &sm, const vp_pw_
     for (int j = 0; j < nsteps; j++) {
 #pragma unroll
       for (int r = 0; r < kUnroll; r++)
-        vp_pw_apply_f(&sh[j], v[r], base + lo + 4 * (threadIdx.x + r * kThreads), 4);
+        step_f<LITE>(&sh[j], v[r], base + lo + 4 * (threadIdx.x + r * kThreads), 4);
     }
 #pragma unroll
     for (int r = 0; r < kUnroll; r++)
@@ -181,13 +194,13 @@ __device__ __forceinline__ void apply_range(const vp_pw_sample &sm, const vp_pw_
       const bool vec = aligned && cnt == 4;
       float v[4];
       load_f<M>(sm.in, base + e, cnt, vec, v);
-      for (int j = 0; j < nsteps; j++) vp_pw_apply_f(&sh[j], v, base + e, cnt);
+      for (int j = 0; j < nsteps; j++) step_f<LITE>(&sh[j], v, base + e, cnt);
       store_f<M>(sm.out, base + e, cnt, vec, v);
     }
   }
 }
 
-template <int M>
+template <int M, bool LITE>
 __global__ void __launch_bounds__(kThreads) apply_kernel(const __grid_constant__ Launch L) {
   extern __shared__ vp_pw_step sh[];
   const vp_pw_sample *samples = samples_of(L);
@@ -217,7 +230,7 @@ __global__ void __launch_bounds__(kThreads) apply_kernel(const __grid_constant__
           stage_steps(sh, table + sm.steps + c * L.cstride, L.nsteps);
           staged = 1;
         }
-        apply_range<M>(sm, sh, L.nsteps, tin, tout, base, lo, hi);
+        apply_range<M, LITE>(sm, sh, L.nsteps, tin, tout, base, lo, hi);
       }
     }
   }
@@ -245,7 +258,7 @@ __device__ void block_reduce(vp_pw_stats &a) {
 
 /* Statistics of step j's input over chunks of VP_PW_CHUNK elements: the
  * steps before j on the fly, one partial per chunk. */
-template <int M>
+template <int M, bool LITE>
 __global__ void __launch_bounds__(kThreads) reduce_kernel(const __grid_constant__ Launch L) {
   extern __shared__ vp_pw_step sh[];
   const vp_pw_sample *samples = samples_of(L);
@@ -277,7 +290,7 @@ __global__ void __launch_bounds__(kThreads) reduce_kernel(const __grid_constant_
 #pragma unroll
             for (int r = 0; r < kUnroll; r++) {
               const int64_t e = base + lo + 4 * (threadIdx.x + (h + r) * kThreads);
-              for (int q = 0; q < j; q++) vp_pw_apply_f(&sh[q], v[r], e, 4);
+              for (int q = 0; q < j; q++) step_f<LITE>(&sh[q], v[r], e, 4);
 #pragma unroll
               for (int k = 0; k < 4; k++)
                 if (vp_pw_inside(&sh[j], e + k)) vp_pw_stats_add(&acc, v[r][k], nonzero);
@@ -337,17 +350,25 @@ __global__ void __launch_bounds__(kThreads)
 size_t align256(size_t x) { return (x + 255) & ~(size_t)255; }
 
 template <int M>
-void launch_all(Launch &L, vp_pw_step *dtab, const uint8_t *need, dim3 grid_apply, dim3 grid_reduce,
-                cudaStream_t st) {
+void launch_all(Launch &L, vp_pw_step *dtab, const uint8_t *need, bool lite, dim3 grid_apply,
+                dim3 grid_reduce, cudaStream_t st) {
   for (int j = 0; j < L.nsteps; j++) {
     int any = 0;
     for (int64_t i = 0; i < L.n && !any; i++) any = need[i * L.nsteps + j];
     if (!any) continue;
     L.j = j;
-    reduce_kernel<M><<<grid_reduce, kThreads, (size_t)(j + 1) * sizeof(vp_pw_step), st>>>(L);
+    const size_t rshm = (size_t)(j + 1) * sizeof(vp_pw_step);
+    if (lite)
+      reduce_kernel<M, true><<<grid_reduce, kThreads, rshm, st>>>(L);
+    else
+      reduce_kernel<M, false><<<grid_reduce, kThreads, rshm, st>>>(L);
     finish_kernel<<<(unsigned)L.n, kThreads, 0, st>>>(L, dtab);
   }
-  apply_kernel<M><<<grid_apply, kThreads, (size_t)L.nsteps * sizeof(vp_pw_step), st>>>(L);
+  const size_t shm = (size_t)L.nsteps * sizeof(vp_pw_step);
+  if (lite)
+    apply_kernel<M, true><<<grid_apply, kThreads, shm, st>>>(L);
+  else
+    apply_kernel<M, false><<<grid_apply, kThreads, shm, st>>>(L);
 }
 
 unsigned clamp_dim(int64_t v, int64_t hi) { return (unsigned)(v < 1 ? 1 : (v > hi ? hi : v)); }
@@ -365,9 +386,11 @@ extern "C" vp_status vp_cuda_pointwise(const vp_pw_sample *samples, int64_t n,
   int any_stats = 0, any_mask = 0,
       fl = (in == VP_F32 || in == VP_F16) && (out == VP_F32 || out == VP_F16);
   for (int64_t k = 0; k < n * nsteps; k++) any_stats |= need[k];
+  bool lite = true;
   for (int64_t k = 0; k < table_len; k++) {
     any_mask |= table[k].mask_mode != VP_PW_MASK_NONE;
     fl &= table[k].fp32;
+    lite &= table[k].kind == VP_PWK_IDENTITY || table[k].kind == VP_PWK_AFFINE;
   }
   int64_t max_c = 1, max_cn = 1, parts = 0;
   for (int64_t i = 0; i < n; i++) {
@@ -440,15 +463,15 @@ extern "C" vp_status vp_cuda_pointwise(const vp_pw_sample *samples, int64_t n,
   if (s == VP_OK) {
     vp_pw_step *dtab = (vp_pw_step *)L.table;
     if (!fl)
-      launch_all<kGeneric>(L, dtab, need, grid_apply, grid_reduce, st);
+      launch_all<kGeneric>(L, dtab, need, lite, grid_apply, grid_reduce, st);
     else if (in == VP_F32 && out == VP_F32)
-      launch_all<kF32F32>(L, dtab, need, grid_apply, grid_reduce, st);
+      launch_all<kF32F32>(L, dtab, need, lite, grid_apply, grid_reduce, st);
     else if (in == VP_F32)
-      launch_all<kF32F16>(L, dtab, need, grid_apply, grid_reduce, st);
+      launch_all<kF32F16>(L, dtab, need, lite, grid_apply, grid_reduce, st);
     else if (out == VP_F16)
-      launch_all<kF16F16>(L, dtab, need, grid_apply, grid_reduce, st);
+      launch_all<kF16F16>(L, dtab, need, lite, grid_apply, grid_reduce, st);
     else
-      launch_all<kF16F32>(L, dtab, need, grid_apply, grid_reduce, st);
+      launch_all<kF16F32>(L, dtab, need, lite, grid_apply, grid_reduce, st);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) s = vp_cuda_status(e, "pointwise launch");
   }

@@ -237,21 +237,35 @@ VP_HD float vp_pw_round_f(float v, int t) {
  * (vp_pw_apply_f, from f[]) or double (vp_pw_apply_d, from p[]): one body,
  * written once, for both. */
 #define VP_PW_DEFINE_APPLY(SUF, T, PAR, POW, SQRT, ROUND)                                      \
+  VP_HD void vp_pw_affine_##SUF(const vp_pw_step *s, T *v, int64_t e0, int cnt) {              \
+    for (int k = 0; k < 4; k++) {                                                              \
+      if (k >= cnt) break;                                                                     \
+      T x = v[k];                                                                              \
+      if (s->mask_mode && !vp_pw_inside(s, e0 + k)) {                                          \
+        if (s->mask_mode == VP_PW_MASK_ZERO) v[k] = 0;                                         \
+        continue;                                                                              \
+      }                                                                                        \
+      if (s->keep_zero && x == 0) continue;                                                    \
+      x = x < (T)s->PAR[3] ? (T)s->PAR[3] : (x > (T)s->PAR[4] ? (T)s->PAR[4] : x);             \
+      x = (x - (T)s->PAR[0]) * (T)s->PAR[1] + (T)s->PAR[2];                                    \
+      v[k] = x < (T)s->PAR[5] ? (T)s->PAR[5] : (x > (T)s->PAR[6] ? (T)s->PAR[6] : x);          \
+    }                                                                                          \
+  }                                                                                            \
+  VP_HD void vp_pw_round_all_##SUF(const vp_pw_step *s, T *v, int cnt) {                       \
+    if (s->out != VP_PW_NO_ROUND)                                                              \
+      for (int k = 0; k < 4; k++)                                                              \
+        if (k < cnt) v[k] = ROUND(v[k], s->out);                                               \
+  }                                                                                            \
+  /* identity and affine steps only: the GPU's kernel for chains without                      \
+   * noise or gamma, free of their registers */                                               \
+  VP_HD void vp_pw_apply_lite_##SUF(const vp_pw_step *s, T *v, int64_t e0, int cnt) {          \
+    if (s->kind == VP_PWK_AFFINE) vp_pw_affine_##SUF(s, v, e0, cnt);                           \
+    vp_pw_round_all_##SUF(s, v, cnt);                                                          \
+  }                                                                                            \
   VP_HD void vp_pw_apply_##SUF(const vp_pw_step *s, T *v, int64_t e0, int cnt) {               \
     switch (s->kind) {                                                                         \
       case VP_PWK_AFFINE:                                                                      \
-        for (int k = 0; k < 4; k++) {                                                          \
-          if (k >= cnt) break;                                                                 \
-          T x = v[k];                                                                          \
-          if (s->mask_mode && !vp_pw_inside(s, e0 + k)) {                                      \
-            if (s->mask_mode == VP_PW_MASK_ZERO) v[k] = 0;                                     \
-            continue;                                                                          \
-          }                                                                                    \
-          if (s->keep_zero && x == 0) continue;                                                \
-          x = x < (T)s->PAR[3] ? (T)s->PAR[3] : (x > (T)s->PAR[4] ? (T)s->PAR[4] : x);         \
-          x = (x - (T)s->PAR[0]) * (T)s->PAR[1] + (T)s->PAR[2];                                \
-          v[k] = x < (T)s->PAR[5] ? (T)s->PAR[5] : (x > (T)s->PAR[6] ? (T)s->PAR[6] : x);      \
-        }                                                                                      \
+        vp_pw_affine_##SUF(s, v, e0, cnt);                                                     \
         break;                                                                                 \
       case VP_PWK_GAMMA:                                                                       \
         for (int k = 0; k < 4; k++) {                                                          \
@@ -281,9 +295,7 @@ VP_HD float vp_pw_round_f(float v, int t) {
       }                                                                                        \
       default: break;                                                                          \
     }                                                                                          \
-    if (s->out != VP_PW_NO_ROUND)                                                              \
-      for (int k = 0; k < 4; k++)                                                              \
-        if (k < cnt) v[k] = ROUND(v[k], s->out);                                               \
+    vp_pw_round_all_##SUF(s, v, cnt);                                                          \
   }
 
 VP_PW_DEFINE_APPLY(f, float, f, powf, sqrtf, vp_pw_round_f)
