@@ -149,24 +149,40 @@ __device__ __forceinline__ void copy_bytes(const unsigned char *in, unsigned cha
 }
 
 /* Elements [lo, hi) of a channel whose first element is `base`. */
-/* One step on 4 values: LITE kernels serve chains of identity and affine
- * steps only (the host checks), without the noise and gamma code whose
- * registers would otherwise halve the occupancy of every chain. */
-template <bool LITE>
+/* One step on 4 values. Kernels come in three kinds (the host picks the
+ * least that covers the chain's steps): kLite for identity and affine steps,
+ * kNoise for those and gaussian noise, kFull for every kind; the code of the
+ * kinds a kernel cannot meet would otherwise cost every chain its registers
+ * (122 a thread for kFull: a quarter of the SM's threads). */
+constexpr int kLite = 0, kNoise = 1, kFull = 2;
+template <int LITE>
 __device__ __forceinline__ void step_f(const vp_pw_step *s, float *v, int64_t e0, int cnt) {
   /* a step p left alone that does not round (uniform across the block) */
   if (s->kind == VP_PWK_IDENTITY && s->out == VP_PW_NO_ROUND) return;
-  if (LITE)
-    vp_pw_apply_lite_f(s, v, e0, cnt);
-  else
+  if (LITE == kFull)
     vp_pw_apply_f(s, v, e0, cnt);
+  else
+    vp_pw_apply_lite_f(s, v, e0, cnt, LITE == kNoise);
 }
 
-template <int M, bool LITE>
+template <int M, int LITE>
 __device__ __forceinline__ void apply_range(const vp_pw_sample &sm, const vp_pw_step *sh,
                                             int nsteps, vp_dtype tin, vp_dtype tout, int64_t base,
                                             int64_t lo, int64_t hi) {
   const bool aligned = (sm.flags & VP_PW_ALIGNED) != 0;
+  if (M != kGeneric && LITE != kLite && aligned && hi - lo == kApplyChunk) {
+    /* noise is arithmetic-bound: one group at a time keeps the registers
+     * (and so the occupancy) of a Philox draw per thread */
+#pragma unroll 1
+    for (int r = 0; r < kUnroll; r++) {
+      const int64_t e = base + lo + 4 * (threadIdx.x + r * kThreads);
+      float v[4];
+      load_f<M>(sm.in, e, 4, true, v);
+      for (int j = 0; j < nsteps; j++) step_f<LITE>(&sh[j], v, e, 4);
+      store_f<M>(sm.out, e, 4, true, v);
+    }
+    return;
+  }
   if (M != kGeneric && aligned && hi - lo == kApplyChunk) {
     /* every load of the thread in flight before any arithmetic */
     float v[kUnroll][4];
@@ -200,7 +216,7 @@ __device__ __forceinline__ void apply_range(const vp_pw_sample &sm, const vp_pw_
   }
 }
 
-template <int M, bool LITE>
+template <int M, int LITE>
 __global__ void __launch_bounds__(kThreads) apply_kernel(const __grid_constant__ Launch L) {
   extern __shared__ vp_pw_step sh[];
   const vp_pw_sample *samples = samples_of(L);
@@ -258,7 +274,7 @@ __device__ void block_reduce(vp_pw_stats &a) {
 
 /* Statistics of step j's input over chunks of VP_PW_CHUNK elements: the
  * steps before j on the fly, one partial per chunk. */
-template <int M, bool LITE>
+template <int M, int LITE>
 __global__ void __launch_bounds__(kThreads) reduce_kernel(const __grid_constant__ Launch L) {
   extern __shared__ vp_pw_step sh[];
   const vp_pw_sample *samples = samples_of(L);
@@ -350,7 +366,7 @@ __global__ void __launch_bounds__(kThreads)
 size_t align256(size_t x) { return (x + 255) & ~(size_t)255; }
 
 template <int M>
-void launch_all(Launch &L, vp_pw_step *dtab, const uint8_t *need, bool lite, dim3 grid_apply,
+void launch_all(Launch &L, vp_pw_step *dtab, const uint8_t *need, int lite, dim3 grid_apply,
                 dim3 grid_reduce, cudaStream_t st) {
   for (int j = 0; j < L.nsteps; j++) {
     int any = 0;
@@ -358,17 +374,21 @@ void launch_all(Launch &L, vp_pw_step *dtab, const uint8_t *need, bool lite, dim
     if (!any) continue;
     L.j = j;
     const size_t rshm = (size_t)(j + 1) * sizeof(vp_pw_step);
-    if (lite)
-      reduce_kernel<M, true><<<grid_reduce, kThreads, rshm, st>>>(L);
+    if (lite == kLite)
+      reduce_kernel<M, kLite><<<grid_reduce, kThreads, rshm, st>>>(L);
+    else if (lite == kNoise)
+      reduce_kernel<M, kNoise><<<grid_reduce, kThreads, rshm, st>>>(L);
     else
-      reduce_kernel<M, false><<<grid_reduce, kThreads, rshm, st>>>(L);
+      reduce_kernel<M, kFull><<<grid_reduce, kThreads, rshm, st>>>(L);
     finish_kernel<<<(unsigned)L.n, kThreads, 0, st>>>(L, dtab);
   }
   const size_t shm = (size_t)L.nsteps * sizeof(vp_pw_step);
-  if (lite)
-    apply_kernel<M, true><<<grid_apply, kThreads, shm, st>>>(L);
+  if (lite == kLite)
+    apply_kernel<M, kLite><<<grid_apply, kThreads, shm, st>>>(L);
+  else if (lite == kNoise)
+    apply_kernel<M, kNoise><<<grid_apply, kThreads, shm, st>>>(L);
   else
-    apply_kernel<M, false><<<grid_apply, kThreads, shm, st>>>(L);
+    apply_kernel<M, kFull><<<grid_apply, kThreads, shm, st>>>(L);
 }
 
 unsigned clamp_dim(int64_t v, int64_t hi) { return (unsigned)(v < 1 ? 1 : (v > hi ? hi : v)); }
@@ -386,11 +406,15 @@ extern "C" vp_status vp_cuda_pointwise(const vp_pw_sample *samples, int64_t n,
   int any_stats = 0, any_mask = 0,
       fl = (in == VP_F32 || in == VP_F16) && (out == VP_F32 || out == VP_F16);
   for (int64_t k = 0; k < n * nsteps; k++) any_stats |= need[k];
-  bool lite = true;
+  int lite = kLite;
   for (int64_t k = 0; k < table_len; k++) {
     any_mask |= table[k].mask_mode != VP_PW_MASK_NONE;
     fl &= table[k].fp32;
-    lite &= table[k].kind == VP_PWK_IDENTITY || table[k].kind == VP_PWK_AFFINE;
+    const int kind = table[k].kind;
+    const int need_kind = kind == VP_PWK_IDENTITY || kind == VP_PWK_AFFINE ? kLite
+                          : kind == VP_PWK_GAUSSIAN                         ? kNoise
+                                                                            : kFull;
+    if (need_kind > lite) lite = need_kind;
   }
   int64_t max_c = 1, max_cn = 1, parts = 0;
   for (int64_t i = 0; i < n; i++) {

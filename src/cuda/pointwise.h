@@ -256,10 +256,20 @@ VP_HD float vp_pw_round_f(float v, int t) {
       for (int k = 0; k < 4; k++)                                                              \
         if (k < cnt) v[k] = ROUND(v[k], s->out);                                               \
   }                                                                                            \
-  /* identity and affine steps only: the GPU's kernel for chains without                      \
-   * noise or gamma, free of their registers */                                               \
-  VP_HD void vp_pw_apply_lite_##SUF(const vp_pw_step *s, T *v, int64_t e0, int cnt) {          \
-    if (s->kind == VP_PWK_AFFINE) vp_pw_affine_##SUF(s, v, e0, cnt);                           \
+  VP_HD void vp_pw_gaussian_##SUF(const vp_pw_step *s, T *v, int64_t e0, int cnt) {           \
+    float z[4];                                                                                \
+    vp_pw_gauss_z(s, e0, cnt, z);                                                              \
+    for (int k = 0; k < 4; k++)                                                                \
+      if (k < cnt) v[k] = v[k] + ((T)s->PAR[0] + (T)s->PAR[1] * (T)z[k]);                      \
+  }                                                                                            \
+  /* identity and affine steps only (NOISE: and gaussian noise): the GPU's                     \
+   * kernels for chains without the other kinds, free of their registers */                   \
+  VP_HD void vp_pw_apply_lite_##SUF(const vp_pw_step *s, T *v, int64_t e0, int cnt,            \
+                                    int noise) {                                               \
+    if (s->kind == VP_PWK_AFFINE)                                                              \
+      vp_pw_affine_##SUF(s, v, e0, cnt);                                                       \
+    else if (noise && s->kind == VP_PWK_GAUSSIAN)                                              \
+      vp_pw_gaussian_##SUF(s, v, e0, cnt);                                                     \
     vp_pw_round_all_##SUF(s, v, cnt);                                                          \
   }                                                                                            \
   VP_HD void vp_pw_apply_##SUF(const vp_pw_step *s, T *v, int64_t e0, int cnt) {               \
@@ -275,13 +285,9 @@ VP_HD float vp_pw_round_f(float v, int t) {
           v[k] = (T)s->PAR[0] * (w * (T)s->PAR[3] + (T)s->PAR[1]);                             \
         }                                                                                      \
         break;                                                                                 \
-      case VP_PWK_GAUSSIAN: {                                                                  \
-        float z[4];                                                                            \
-        vp_pw_gauss_z(s, e0, cnt, z);                                                          \
-        for (int k = 0; k < 4; k++)                                                            \
-          if (k < cnt) v[k] = v[k] + ((T)s->PAR[0] + (T)s->PAR[1] * (T)z[k]);                  \
+      case VP_PWK_GAUSSIAN:                                                                    \
+        vp_pw_gaussian_##SUF(s, v, e0, cnt);                                                   \
         break;                                                                                 \
-      }                                                                                        \
       case VP_PWK_RICIAN: {                                                                    \
         float z1[4], z2[4];                                                                    \
         vp_pw_rician_z(s, e0, cnt, z1, z2);                                                    \
