@@ -426,6 +426,34 @@ void vp_resample_affine(const double in_affine[16], int sn, const double M[12],
 /* ---------------------------------------------------------------- */
 /* Operators' common body                                            */
 
+vp_status vp_resample_geom_infer(const struct vp_op_call *c, int64_t i, vp_resample_geometry_fn g,
+                                 int dtype_choice, struct vp_out_spec *out) {
+  int sn;
+  double M[12];
+  int64_t sp[3];
+  VP_TRY(g(c, i, &sn, M, sp));
+  vp_resample_out_spec(c->in[0][i], sn, sp, dtype_choice, out);
+  return VP_OK;
+}
+
+vp_status vp_resample_geom_meta(const struct vp_op_call *c, int64_t i, vp_resample_geometry_fn g) {
+  int sn;
+  double M[12];
+  int64_t sp[3];
+  VP_TRY(g(c, i, &sn, M, sp));
+  vp_resample_place(c->in[0][i], c->out[0][i], sn, M);
+  return VP_OK;
+}
+
+vp_status vp_resample_geom_build(const struct vp_op_call *c, int64_t i, vp_resample_geometry_fn g,
+                                 double fill, vp_resample_desc *d) {
+  int sn;
+  int64_t sp[3];
+  VP_TRY(g(c, i, &sn, d->M, sp));
+  d->fill = fill;
+  return VP_OK;
+}
+
 vp_status vp_resample_op_run(const struct vp_op_call *c, const char *name, int gpu,
                              vp_resample_build_fn build, vp_interp interp, vp_border border) {
   if (c->batch < 1) return VP_OK;

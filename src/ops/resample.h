@@ -132,6 +132,18 @@ typedef vp_status (*vp_resample_build_fn)(const struct vp_op_call *c, int64_t i,
                                           vp_resample_desc *d);
 vp_status vp_resample_op_run(const struct vp_op_call *c, const char *name, int gpu,
                              vp_resample_build_fn build, vp_interp interp, vp_border border);
+/* Front ends that are a map and an output shape per sample (warp_affine,
+ * rotate): geometry() gives sample i's spatial axis count, its output ->
+ * input map M and its output's spatial shape sp; these three are then the
+ * operator's infer, meta (the affine composes with M) and build. */
+struct vp_out_spec;
+typedef vp_status (*vp_resample_geometry_fn)(const struct vp_op_call *c, int64_t i, int *sn,
+                                             double M[12], int64_t sp[3]);
+vp_status vp_resample_geom_infer(const struct vp_op_call *c, int64_t i, vp_resample_geometry_fn g,
+                                 int dtype_choice, struct vp_out_spec *out);
+vp_status vp_resample_geom_meta(const struct vp_op_call *c, int64_t i, vp_resample_geometry_fn g);
+vp_status vp_resample_geom_build(const struct vp_op_call *c, int64_t i, vp_resample_geometry_fn g,
+                                 double fill, vp_resample_desc *d);
 /* Cubic on the CPU: prefilters each sample into a scratch coefficient
  * volume and interpolates it (called by vp_resample_cpu). */
 vp_status vp_resample_cubic_cpu(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_dtype out,

@@ -120,32 +120,13 @@ static vp_status geometry(const vp_op_call *c, int64_t i, int *sn_out, double M[
 }
 
 static vp_status infer(const vp_op_call *c, int64_t i, vp_out_spec *out) {
-  const vp_tensor *t = c->in[0][i];
-  int sn;
-  double M[12];
-  int64_t sp[3];
-  VP_TRY(geometry(c, i, &sn, M, sp));
-  vp_resample_out_spec(t, sn, sp, (int)vp_arg_num(c->args, ARG_DTYPE, i), out);
-  return VP_OK;
+  return vp_resample_geom_infer(c, i, geometry, (int)vp_arg_num(c->args, ARG_DTYPE, i), out);
 }
-
-/* World = A_in x = A_in (M o): the affine composes with the map; spacing
- * is the new columns' lengths (kept where a column vanished). */
 static vp_status meta(const vp_op_call *c, int64_t i) {
-  int sn;
-  double M[12];
-  int64_t sp[3];
-  VP_TRY(geometry(c, i, &sn, M, sp));
-  vp_resample_place(c->in[0][i], c->out[0][i], sn, M);
-  return VP_OK;
+  return vp_resample_geom_meta(c, i, geometry);
 }
-
 static vp_status build(const vp_op_call *c, int64_t i, vp_resample_desc *d) {
-  int sn;
-  int64_t sp[3];
-  VP_TRY(geometry(c, i, &sn, d->M, sp));
-  d->fill = vp_arg_num(c->args, ARG_FILL, i);
-  return VP_OK;
+  return vp_resample_geom_build(c, i, geometry, vp_arg_num(c->args, ARG_FILL, i), d);
 }
 
 static vp_status run(const vp_op_call *c, int gpu) {
