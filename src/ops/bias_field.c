@@ -108,18 +108,10 @@ static vp_status bias_range(void *ctx, int64_t i, int64_t begin, int64_t end) {
 
 static vp_status run_cpu(const vp_op_call *c) {
   if (c->batch < 1) return VP_OK;
-  vp_bias_desc *d;
+  vp_bias_desc *d = NULL;
   VP_TRY(prepare(c, &d));
-  int64_t *units = malloc((size_t)c->batch * sizeof *units);
-  vp_status s = VP_OK;
-  if (!units) {
-    s = vp_fail(VP_ERR_NOMEM, "bias_field: out of memory");
-  } else {
-    for (int64_t i = 0; i < c->batch; i++) units[i] = d[i].numel;
-    bias_ctx bc = {d, c->in[0][0]->dtype};
-    s = vp_op_parallel(c, units, 1 << 14, bias_range, &bc);
-  }
-  free(units);
+  bias_ctx bc = {d, c->in[0][0]->dtype};
+  vp_status s = vp_op_parallel_elems(c, 1 << 14, bias_range, &bc);
   free(d);
   return s;
 }
@@ -127,7 +119,7 @@ static vp_status run_cpu(const vp_op_call *c) {
 static vp_status run_gpu(const vp_op_call *c) {
 #ifdef VP_HAVE_CUDA
   if (c->batch < 1) return VP_OK;
-  vp_bias_desc *d;
+  vp_bias_desc *d = NULL;
   VP_TRY(prepare(c, &d));
   vp_status s = vp_cuda_bias_field(d, c->batch, c->in[0][0]->dtype, c->stream);
   free(d);

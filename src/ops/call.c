@@ -145,6 +145,16 @@ vp_status vp_op_parallel(const vp_op_call *c, const int64_t *units, int64_t grai
   return s;
 }
 
+vp_status vp_op_parallel_elems(const vp_op_call *c, int64_t grain, vp_op_range_fn fn, void *ctx) {
+  if (c->batch < 1) return VP_OK;
+  int64_t *units = malloc((size_t)c->batch * sizeof *units);
+  if (!units) return vp_fail(VP_ERR_NOMEM, "operator loop: out of memory");
+  for (int64_t i = 0; i < c->batch; i++) units[i] = vp_tensor_numel(c->in[0][i]);
+  vp_status s = vp_op_parallel(c, units, grain, fn, ctx);
+  free(units);
+  return s;
+}
+
 /* ---------------------------------------------------------------- */
 /* Eager calls                                                       */
 

@@ -174,18 +174,10 @@ static vp_status erase_range(void *ctx, int64_t i, int64_t begin, int64_t end) {
 
 static vp_status run_cpu(const vp_op_call *c) {
   if (c->batch < 1) return VP_OK;
-  vp_erase_desc *d;
+  vp_erase_desc *d = NULL;
   VP_TRY(prepare(c, &d));
-  int64_t *units = malloc((size_t)c->batch * sizeof *units);
-  vp_status s = VP_OK;
-  if (!units) {
-    s = vp_fail(VP_ERR_NOMEM, "erase: out of memory");
-  } else {
-    for (int64_t i = 0; i < c->batch; i++) units[i] = d[i].numel;
-    erase_ctx ec = {c, d, c->in[0][0]->dtype};
-    s = vp_op_parallel(c, units, 1 << 15, erase_range, &ec);
-  }
-  free(units);
+  erase_ctx ec = {c, d, c->in[0][0]->dtype};
+  vp_status s = vp_op_parallel_elems(c, 1 << 15, erase_range, &ec);
   free(d);
   return s;
 }
@@ -193,7 +185,7 @@ static vp_status run_cpu(const vp_op_call *c) {
 static vp_status run_gpu(const vp_op_call *c) {
 #ifdef VP_HAVE_CUDA
   if (c->batch < 1) return VP_OK;
-  vp_erase_desc *d;
+  vp_erase_desc *d = NULL;
   VP_TRY(prepare(c, &d));
   vp_status s = vp_cuda_erase(d, c->batch, c->in[0][0]->dtype, c->key, c->iteration, c->stream);
   free(d);

@@ -99,12 +99,7 @@ static vp_status run_cpu(const vp_op_call *c) {
   if (c->batch < 1) return VP_OK;
   onehot_ctx oc = {c, {0}};
   VP_TRY(spec_of(c, &oc.sp));
-  int64_t *units = malloc((size_t)c->batch * sizeof *units);
-  if (!units) return vp_fail(VP_ERR_NOMEM, "one_hot: out of memory");
-  for (int64_t i = 0; i < c->batch; i++) units[i] = vp_tensor_numel(c->in[0][i]);
-  vp_status s = vp_op_parallel(c, units, 1 + (1 << 16) / oc.sp.num_classes, onehot_range, &oc);
-  free(units);
-  return s;
+  return vp_op_parallel_elems(c, 1 + (1 << 16) / oc.sp.num_classes, onehot_range, &oc);
 }
 
 static vp_status run_gpu(const vp_op_call *c) {

@@ -152,6 +152,8 @@ void vp_op_args_free(vp_op_args *a);
 typedef vp_status (*vp_op_range_fn)(void *ctx, int64_t sample, int64_t begin, int64_t end);
 vp_status vp_op_parallel(const vp_op_call *c, const int64_t *units, int64_t grain,
                          vp_op_range_fn fn, void *ctx);
+/* The same over the elements of each sample's input 0 (element-wise bodies). */
+vp_status vp_op_parallel_elems(const vp_op_call *c, int64_t grain, vp_op_range_fn fn, void *ctx);
 
 /* The operator's stream key for an eager call with `seed` (op instance =
  * a hash of the operator's name, so two operators draw different numbers). */
