@@ -276,7 +276,8 @@ static vp_status build(const vp_op_desc *const *ops, const vp_op_call *calls, in
       for (int q = 1; q < count[k]; q++) shared[j + q] = 1;
       for (int q = 0; q < count[k]; q++, j++) {
         ch->need[i * nsteps + j] = tmpl[j].from != VP_PWF_NONE;
-        copy &= tmpl[j].kind == VP_PWK_IDENTITY;
+        /* a cast that rounds (f64 -> u8 -> f64) is no copy */
+        copy &= tmpl[j].kind == VP_PWK_IDENTITY && tmpl[j].out == VP_PW_NO_ROUND;
       }
       din = st->out;
     }
