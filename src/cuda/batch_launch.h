@@ -114,16 +114,16 @@ __global__ void __launch_bounds__(vp_bl_threads)
 }
 
 /* Uploads, launches body over units[i] units of sample i, queues the free
- * and reports launch errors. */
-template <class Body>
-vp_status vp_bl_run(const vp_bl_desc *descs, int64_t n, const int64_t *units, cudaStream_t s,
+ * and reports launch errors. Desc: vp_bl_desc or an op's own descriptor. */
+template <class Desc, class Body>
+vp_status vp_bl_run(const Desc *descs, int64_t n, const int64_t *units, cudaStream_t s,
                     Body body) {
   vp_bl_table t;
   vp_status st = vp_bl_upload(descs, sizeof *descs, n, units, s, &t);
   if (st != VP_OK) return st;
   if (t.total > 0)
-    vp_bl_kernel<vp_bl_desc, Body><<<vp_bl_blocks(t.total), vp_bl_threads, 0, s>>>(
-        t.offsets, (const vp_bl_desc *)t.descs, t.n, t.total, body);
+    vp_bl_kernel<Desc, Body><<<vp_bl_blocks(t.total), vp_bl_threads, 0, s>>>(
+        t.offsets, (const Desc *)t.descs, t.n, t.total, body);
   cudaError_t e = cudaGetLastError();
   vp_bl_free(&t, s);
   if (e != cudaSuccess) return vp_cuda_status(e, "batched kernel launch");

@@ -25,7 +25,7 @@ extern "C" vp_status vp_cuda_bias_field(const vp_bias_desc *descs, int64_t n, vp
   int64_t *units = (int64_t *)malloc((size_t)n * sizeof *units);
   if (!units) return vp_fail(VP_ERR_NOMEM, "bias_field: out of host memory");
   for (int64_t i = 0; i < n; i++) units[i] = descs[i].numel;
-  vp_status r = vp_stencil_run(descs, n, units, (cudaStream_t)s, BiasBody{t});
+  vp_status r = vp_bl_run(descs, n, units, (cudaStream_t)s, BiasBody{t});
   free(units);
   return r;
 }

@@ -29,7 +29,7 @@ extern "C" vp_status vp_cuda_erase(const vp_erase_desc *descs, int64_t n, vp_dty
   int64_t *units = (int64_t *)malloc((size_t)n * sizeof *units);
   if (!units) return vp_fail(VP_ERR_NOMEM, "erase: out of host memory");
   for (int64_t i = 0; i < n; i++) units[i] = descs[i].numel;
-  vp_status r = vp_stencil_run(descs, n, units, (cudaStream_t)s, EraseBody{t, key, iteration});
+  vp_status r = vp_bl_run(descs, n, units, (cudaStream_t)s, EraseBody{t, key, iteration});
   free(units);
   return r;
 }

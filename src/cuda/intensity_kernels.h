@@ -204,23 +204,4 @@ vp_status vp_cuda_one_hot(const vp_bl_desc *descs, int64_t n, vp_dtype tin, vp_d
 }
 #endif
 
-#if defined(__CUDACC__)
-/* vp_bl_run for a descriptor type of the op's own: uploads the table,
- * launches body over units[i] units of sample i, queues the free. */
-template <class Desc, class Body>
-vp_status vp_stencil_run(const Desc *descs, int64_t n, const int64_t *units, cudaStream_t s,
-                         Body body) {
-  vp_bl_table t;
-  vp_status st = vp_bl_upload(descs, sizeof *descs, n, units, s, &t);
-  if (st != VP_OK) return st;
-  if (t.total > 0)
-    vp_bl_kernel<Desc, Body><<<vp_bl_blocks(t.total), vp_bl_threads, 0, s>>>(
-        t.offsets, (const Desc *)t.descs, t.n, t.total, body);
-  cudaError_t e = cudaGetLastError();
-  vp_bl_free(&t, s);
-  if (e != cudaSuccess) return vp_cuda_status(e, "batched kernel launch");
-  return VP_OK;
-}
-#endif
-
 #endif
