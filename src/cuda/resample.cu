@@ -102,6 +102,7 @@ struct FastSample {
   int64_t in_plane, out_plane; /* elements per channel */
   int32_t in_shape[3], out_shape[3];
   int32_t tiles_w, tiles; /* (h, w) tiles of the output */
+  int32_t diag;           /* M axis-aligned: axes 1 and 2 depend on h and w only */
 };
 
 struct FastTable {
@@ -139,7 +140,45 @@ __global__ void __launch_bounds__(kTileW *kTileH)
   const int n0 = s.in_shape[0], n1 = s.in_shape[1], n2 = s.in_shape[2];
   const int64_t shp[3] = {n0, n1, n2};
   const int plane = n1 * n2;
+  /* Axis-aligned float32 linear maps (resize, zoom, flips): axes 1 and 2 of
+   * the map depend on (h, w) alone, so their corners and weights are found
+   * once per thread, and each d takes only axis 0's. The values are the
+   * general path's: the zero terms M[a][0] d add exact zeros to the sums. */
+  bool hw_in = false;
+  int64_t hw_off = 0;
+  float wt_h = 0.f, wt_w = 0.f;
+  if (IN == VP_F32 && INTERP == VP_INTERP_LINEAR && s.diag) {
+    const double x1 = vp_rs_clamp_coord(vp_rs_coord(s.M, 1, vp_rs_row_base(s.M, 1, 0.0, h), w));
+    const double x2 = vp_rs_clamp_coord(vp_rs_coord(s.M, 2, vp_rs_row_base(s.M, 2, 0.0, h), w));
+    const double f1 = floor(x1), f2 = floor(x2);
+    const double t1 = VP_RS_DADD(x1, -f1), t2 = VP_RS_DADD(x2, -f2);
+    if (fabs(f1) < kFastCoord && fabs(f2) < kFastCoord) {
+      const int i1 = (int)f1, i2 = (int)f2;
+      hw_in = i1 >= 0 && i1 + (t1 != 0.0) < n1 && i2 >= 0 && i2 + (t2 != 0.0) < n2;
+      hw_off = (int64_t)i1 * n2 + i2;
+      wt_h = (float)t1;
+      wt_w = (float)t2;
+    }
+  }
   for (int d = (int)blockIdx.y; d < D; d += (int)gridDim.y) {
+    if (IN == VP_F32 && INTERP == VP_INTERP_LINEAR && hw_in) {
+      const double x0 = vp_rs_clamp_coord(vp_rs_coord(s.M, 0, vp_rs_row_base(s.M, 0, d, h), w));
+      const double f0 = floor(x0), t0 = VP_RS_DADD(x0, -f0);
+      if (fabs(f0) < kFastCoord && f0 >= 0 && (int)f0 + (t0 != 0.0) < n0) {
+        const float td = (float)t0;
+        const int64_t at = ((int64_t)d * H + h) * W + w;
+        const float *src = (const float *)s.in + (int64_t)f0 * plane + hw_off;
+        for (int64_t c = 0; c < s.channels; c++, src += s.in_plane) {
+          const float v = vp_rs_trilinear_f32(src, td != 0.0f ? plane : 0, wt_h != 0.0f ? n2 : 0,
+                                              wt_w != 0.0f, td, wt_h, wt_w);
+          if (out == VP_F32)
+            ((float *)s.out)[c * s.out_plane + at] = v;
+          else
+            vp_cvt_store(s.out, out, c * s.out_plane + at, (double)v);
+        }
+        continue;
+      }
+    }
     /* the header's arithmetic, so the coordinates carry the CPU's bits */
     double x[3];
     for (int a = 0; a < 3; a++)
@@ -299,6 +338,7 @@ vp_status fast_run(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_dtype o
     FastTable t;
     memset(&t, 0, sizeof t);
     int64_t tiles = 0, depth = 0;
+    bool all_diag = true;
     for (int i = 0; i < m; i++) {
       const vp_resample_desc &s = d[g + i];
       FastSample &f = t.s[i];
@@ -317,11 +357,17 @@ vp_status fast_run(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_dtype o
         f.tiles_w = (int32_t)((s.out_shape[2] + kTileW - 1) / kTileW);
         f.tiles = f.tiles_w * (int32_t)((s.out_shape[1] + kTileH - 1) / kTileH);
       }
+      f.diag =
+          s.M[1] == 0 && s.M[2] == 0 && s.M[4] == 0 && s.M[6] == 0 && s.M[8] == 0 && s.M[9] == 0;
+      all_diag &= f.diag != 0;
       if (f.tiles > tiles) tiles = f.tiles;
       if (f.tiles > 0 && s.out_shape[0] > depth) depth = s.out_shape[0];
     }
     if (tiles == 0) continue;
-    /* grid.y covers D up to the launch limit; the kernel loops over the rest */
+    /* grid.y covers D up to the launch limit; the kernel loops over the rest.
+     * Axis-aligned float32 linear maps loop over 4 depths a thread, reusing
+     * their (h, w) setup. */
+    if (all_diag && in == VP_F32 && interp == VP_INTERP_LINEAR) depth = (depth + 3) / 4;
     const unsigned gy = (unsigned)(depth < 65535 ? depth : 65535), gx = (unsigned)tiles;
     switch (in) {
       case VP_U8: fast_by_interp<VP_U8>(t, m, gx, gy, out, interp, border, st); break;
