@@ -83,14 +83,12 @@ __device__ __forceinline__ int64_t job_of(const Job *jobs, int64_t nj, int64_t j
  * scratch), directly, in a kernel that keeps few registers. Any: per job
  * dtypes, through the shared converters (integer and float16 data). */
 template <class Acc, bool kAny>
-struct Io;
-template <>
-struct Io<float, false> {
-  static __device__ __forceinline__ float ld(const void *p, vp_dtype, int64_t i) {
-    return __ldg((const float *)p + i);
+struct Io {
+  static __device__ __forceinline__ Acc ld(const void *p, vp_dtype, int64_t i) {
+    return __ldg((const Acc *)p + i);
   }
-  static __device__ __forceinline__ void st(float v, void *p, vp_dtype, int64_t i) {
-    ((float *)p)[i] = v;
+  static __device__ __forceinline__ void st(Acc v, void *p, vp_dtype, int64_t i) {
+    ((Acc *)p)[i] = v;
   }
 };
 template <>
@@ -100,15 +98,6 @@ struct Io<float, true> {
   }
   static __device__ __forceinline__ void st(float v, void *p, vp_dtype t, int64_t i) {
     vp_blur_storef(p, t, i, v);
-  }
-};
-template <>
-struct Io<double, false> {
-  static __device__ __forceinline__ double ld(const void *p, vp_dtype, int64_t i) {
-    return __ldg((const double *)p + i);
-  }
-  static __device__ __forceinline__ void st(double v, void *p, vp_dtype, int64_t i) {
-    ((double *)p)[i] = v;
   }
 };
 template <>

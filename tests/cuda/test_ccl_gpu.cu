@@ -3,9 +3,10 @@
  * for volumes of up to 2^21 voxels, against that flood fill directly:
  * identical labels, counts and statistics, written into poisoned device
  * buffers, for every case of tests/c/ccl_cases.h, for batches of mixed
- * shapes with a per-sample device selection, for shapes around the
- * kernels' 4 x 8 x 32 tiles (seams in every axis, extents of 1, partial
- * tiles, diagonal chains through tile corners), for buffers that are not
+ * shapes with a per-sample device selection, for shapes around 4 x 8 x 32
+ * blocks (written for a tiled labeller that measured slower and was
+ * reverted; they still cross the 32-voxel words of the root bitmap in every
+ * axis, with extents of 1 and diagonal chains), for buffers that are not
  * vector-aligned, and for the connected_components operator's GPU body.
  * Exits 77 without a GPU. */
 #include <cuda_runtime.h>
@@ -187,7 +188,7 @@ static void test_large_gpu(void **state) {
   free(c.data);
 }
 
-/* Shapes around the 4 x 8 x 32 tiles: seams in every axis, partial tiles,
+/* Shapes around 4 x 8 x 32 blocks: seams in every axis, partial blocks,
  * extents of 1; every connectivity, binary and multi-label, several
  * dtypes; every other case with buffers that are not vector-aligned. */
 static void test_seams_gpu(void **state) {
@@ -225,8 +226,8 @@ static void test_seams_gpu(void **state) {
 }
 
 /* Lines along each of the 13 neighbour directions (anti-diagonals
- * included) through many tiles and their corners: long chains of unions
- * across seams, which 6- and 18-connectivity must cut where the direction
+ * included) through many 4 x 8 x 32 blocks and their corners: long chains
+ * of unions across seams, which 6- and 18-connectivity must cut where the direction
  * has too many nonzero components. */
 static void test_diagonals_gpu(void **state) {
   (void)state;
@@ -264,7 +265,7 @@ static void test_diagonals_gpu(void **state) {
     }
 }
 
-/* Larger volumes whose extents sit just past tile multiples, a long thin
+/* Larger volumes whose extents sit just past block multiples, a long thin
  * one, a tall 2-D one, and a misaligned batch of mixed shapes. */
 static void test_large_seams_gpu(void **state) {
   (void)state;
