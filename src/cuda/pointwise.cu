@@ -170,33 +170,33 @@ __device__ __forceinline__ void apply_range(const vp_pw_sample &sm, const vp_pw_
                                             int nsteps, vp_dtype tin, vp_dtype tout, int64_t base,
                                             int64_t lo, int64_t hi) {
   const bool aligned = (sm.flags & VP_PW_ALIGNED) != 0;
-  if (M != kGeneric && LITE != kLite && aligned && hi - lo == kApplyChunk) {
-    /* noise is arithmetic-bound: one group at a time keeps the registers
-     * (and so the occupancy) of a Philox draw per thread */
-#pragma unroll 1
-    for (int r = 0; r < kUnroll; r++) {
-      const int64_t e = base + lo + 4 * (threadIdx.x + r * kThreads);
-      float v[4];
-      load_f<M>(sm.in, e, 4, true, v);
-      for (int j = 0; j < nsteps; j++) step_f<LITE>(&sh[j], v, e, 4);
-      store_f<M>(sm.out, e, 4, true, v);
-    }
-    return;
-  }
   if (M != kGeneric && aligned && hi - lo == kApplyChunk) {
-    /* every load of the thread in flight before any arithmetic */
-    float v[kUnroll][4];
-#pragma unroll
-    for (int r = 0; r < kUnroll; r++)
-      load_f<M>(sm.in, base + lo + 4 * (threadIdx.x + r * kThreads), 4, true, v[r]);
-    for (int j = 0; j < nsteps; j++) {
+    if constexpr (LITE != kLite) {
+      /* noise is arithmetic-bound: one group at a time keeps the registers
+       * (and so the occupancy) of a Philox draw per thread */
+#pragma unroll 1
+      for (int r = 0; r < kUnroll; r++) {
+        const int64_t e = base + lo + 4 * (threadIdx.x + r * kThreads);
+        float v[4];
+        load_f<M>(sm.in, e, 4, true, v);
+        for (int j = 0; j < nsteps; j++) step_f<LITE>(&sh[j], v, e, 4);
+        store_f<M>(sm.out, e, 4, true, v);
+      }
+    } else {
+      /* every load of the thread in flight before any arithmetic */
+      float v[kUnroll][4];
 #pragma unroll
       for (int r = 0; r < kUnroll; r++)
-        step_f<LITE>(&sh[j], v[r], base + lo + 4 * (threadIdx.x + r * kThreads), 4);
-    }
+        load_f<M>(sm.in, base + lo + 4 * (threadIdx.x + r * kThreads), 4, true, v[r]);
+      for (int j = 0; j < nsteps; j++) {
 #pragma unroll
-    for (int r = 0; r < kUnroll; r++)
-      store_f<M>(sm.out, base + lo + 4 * (threadIdx.x + r * kThreads), 4, true, v[r]);
+        for (int r = 0; r < kUnroll; r++)
+          step_f<LITE>(&sh[j], v[r], base + lo + 4 * (threadIdx.x + r * kThreads), 4);
+      }
+#pragma unroll
+      for (int r = 0; r < kUnroll; r++)
+        store_f<M>(sm.out, base + lo + 4 * (threadIdx.x + r * kThreads), 4, true, v[r]);
+    }
     return;
   }
   for (int64_t e = lo + 4 * threadIdx.x; e < hi; e += 4 * blockDim.x) {
@@ -374,7 +374,11 @@ void launch_all(Launch &L, vp_pw_step *dtab, const uint8_t *need, int lite, dim3
     if (!any) continue;
     L.j = j;
     const size_t rshm = (size_t)(j + 1) * sizeof(vp_pw_step);
-    if (lite == kLite)
+    /* the generic (double) path runs the whole program whatever the kinds:
+     * one instance of it */
+    if constexpr (M == kGeneric)
+      reduce_kernel<M, kFull><<<grid_reduce, kThreads, rshm, st>>>(L);
+    else if (lite == kLite)
       reduce_kernel<M, kLite><<<grid_reduce, kThreads, rshm, st>>>(L);
     else if (lite == kNoise)
       reduce_kernel<M, kNoise><<<grid_reduce, kThreads, rshm, st>>>(L);
@@ -383,7 +387,9 @@ void launch_all(Launch &L, vp_pw_step *dtab, const uint8_t *need, int lite, dim3
     finish_kernel<<<(unsigned)L.n, kThreads, 0, st>>>(L, dtab);
   }
   const size_t shm = (size_t)L.nsteps * sizeof(vp_pw_step);
-  if (lite == kLite)
+  if constexpr (M == kGeneric)
+    apply_kernel<M, kFull><<<grid_apply, kThreads, shm, st>>>(L);
+  else if (lite == kLite)
     apply_kernel<M, kLite><<<grid_apply, kThreads, shm, st>>>(L);
   else if (lite == kNoise)
     apply_kernel<M, kNoise><<<grid_apply, kThreads, shm, st>>>(L);
