@@ -1,21 +1,25 @@
-"""Eager-call diagnostics on the GPU host: host time of small calls with and without a
-descriptor upload, and connected_components on the blobs label, with the CUDA runtime calls
-from torch.profiler.
+"""Eager-call diagnostics on the GPU host: where an eager call's time goes besides its
+kernels. Prints (1) the pieces of wrapping a torch tensor, (2) the intensity chain's
+stages by kind with their kernels' device times, (3) connected_components at 6 and 26
+connectivity with per-kernel device times, (4) warp_affine's eager time against its kernel.
 
     python3 bench/eager_diag.py
 """
+import collections
 import os
 import statistics
 import sys
 import time
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import voxpipe  # noqa: E402
-from bench_ccl import blobs  # noqa: E402
+from voxpipe import _C  # noqa: E402
+from voxpipe._tensor import Tensor  # noqa: E402
 
 
 def timeit(fn, reps=50):
@@ -30,50 +34,77 @@ def timeit(fn, reps=50):
     return statistics.median(ts) * 1e3
 
 
-tiny = voxpipe._as_tensor(torch.rand((1, 4, 4, 4), device="cuda"))
-lab = voxpipe._as_tensor(torch.from_numpy(blobs()).cuda())
-small = voxpipe._as_tensor(torch.from_numpy(blobs(shape=(8, 8, 8), frac=0.3)).cuda())
-work = {
-    "warp_affine tiny (no upload)": lambda: voxpipe.fn.warp_affine(tiny, matrix=[1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]),
-    "flip tiny (batched upload)": lambda: voxpipe.fn.flip(tiny, horizontal=True),
-    "gaussian_blur tiny": lambda: voxpipe.fn.gaussian_blur(tiny, sigma=[1.0]),
-    "brightness tiny (pointwise)": lambda: voxpipe.fn.brightness(tiny, factor=1.1),
-    "connected_components 8^3": lambda: voxpipe.fn.connected_components(small),
-    "connected_components blobs 26": lambda: voxpipe.fn.connected_components(lab),
-    "connected_components blobs 6": lambda: voxpipe.fn.connected_components(lab, connectivity=6),
-}
-for k, f in work.items():
-    print(f"| {k} | {timeit(f):.3f} ms |")
-from torch.profiler import ProfilerActivity, profile  # noqa: E402
-for k in ("gaussian_blur tiny", "connected_components blobs 26"):
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        for _ in range(10):
-            work[k]()
-        torch.cuda.synchronize()
-    print("###", k)
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=14))
+def host_us(fn, reps=2000):
+    fn()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - t0) / reps * 1e6
 
-# the intensity chain's eager costs, step by step (2 x 4 x 128^3 f32 -> f16)
+
+def kernels(fn, reps=5):
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
+        for _ in range(reps):
+            fn()
+        torch.cuda.synchronize()
+    tot = collections.defaultdict(float)
+    api = collections.defaultdict(float)
+    for ev in prof.events():
+        if ev.device_type == torch.autograd.DeviceType.CUDA:
+            tot[ev.name[:60]] += ev.device_time_total
+        elif ev.name.startswith("cuda"):
+            api[ev.name] += ev.cpu_time_total
+    ks = ", ".join(f"{k} {v / reps:.1f}" for k, v in sorted(tot.items(), key=lambda kv: -kv[1]))
+    aa = ", ".join(f"{k} {v / reps:.1f}" for k, v in sorted(api.items(), key=lambda kv: -kv[1])[:6])
+    return sum(tot.values()) / reps, ks, aa
+
+
+def report(name, fn):
+    ms = timeit(fn)
+    dev, ks, aa = kernels(fn)
+    print(f"| {name} | eager {ms:.3f} ms | device {dev / 1e3:.3f} ms |\n    kernels: {ks}\n    api: {aa}")
+
+
+x = torch.rand((4, 128, 128, 128), device="cuda")
+print("## wrapping a torch CUDA tensor (host us)")
+print(f"x.__dlpack__(): {host_us(lambda: x.__dlpack__()):.1f}")
+print(f"_C.from_dlpack(x.__dlpack__()): {host_us(lambda: _C.from_dlpack(x.__dlpack__())):.1f}")
+print(f"_as_tensor(x): {host_us(lambda: voxpipe._as_tensor(x)):.1f}")
+print(f"torch.from_dlpack(vp tensor): "
+      f"{host_us(lambda: torch.from_dlpack(voxpipe._as_tensor(x))):.1f} (with the wrap)")
+
 g = torch.Generator(device="cuda").manual_seed(0)
 batch = [torch.randn((4, 128, 128, 128), device="cuda", generator=g) for _ in range(2)]
-vb = [voxpipe._as_tensor(x) for x in batch]
+vb = [voxpipe._as_tensor(t) for t in batch]
 cast = [("cast", {"dtype": "float16"})]
-bri = [("brightness", {"factor": 1.1})] + cast
-noi = [("gaussian_noise", {"stddev": 0.1})] + cast
-con = [("contrast", {"factor": 1.2})] + cast
-for name, f in {
-    "torch .half() x2": lambda: [x.half() for x in batch],
-    "chain cast (torch inputs)": lambda: voxpipe.fn_chain(batch, cast),
-    "chain cast (voxpipe inputs)": lambda: voxpipe.fn_chain(vb, cast),
-    "chain brightness+cast": lambda: voxpipe.fn_chain(vb, bri),
-    "chain noise+cast": lambda: voxpipe.fn_chain(vb, noi),
-    "chain contrast+cast": lambda: voxpipe.fn_chain(vb, con),
-    "fn.cast (unfused one op)": lambda: voxpipe.fn.cast(vb, dtype="float16"),
+print("\n## chain stages, 2 x 4 x 128^3 f32 -> f16")
+print(f"| torch .half() x2 | {timeit(lambda: [t.half() for t in batch]):.3f} ms |")
+for name, ops in {
+    "cast": cast,
+    "brightness+cast": [("brightness", {"factor": 1.1})] + cast,
+    "brightness p0 +cast": [("brightness", {"factor": 1.1, "p": 0.0})] + cast,
+    "noise+cast": [("gaussian_noise", {"stddev": 0.1})] + cast,
+    "contrast+cast": [("contrast", {"factor": 1.2})] + cast,
+    "contrast one sample+cast": [("contrast", {"factor": 1.2, "p": {"per_sample": [1.0, 0.0]}})] + cast,
 }.items():
-    print(f"| {name} | {timeit(f):.3f} ms |")
-with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-    for _ in range(10):
-        voxpipe.fn_chain(vb, bri)
-    torch.cuda.synchronize()
-print("### chain brightness+cast")
-print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=14))
+    try:
+        report("chain " + name + " (vp inputs)", lambda: voxpipe.fn_chain(vb, ops, seed=3))
+    except Exception as e:  # noqa: BLE001
+        print(name, "failed:", e)
+report("chain cast (torch inputs)", lambda: voxpipe.fn_chain(batch, cast))
+
+print("\n## connected_components, 155x240x240 blobs")
+from bench_ccl import blobs  # noqa: E402
+lab = voxpipe._as_tensor(torch.from_numpy(blobs()).cuda())
+for conn in (26, 6):
+    report(f"ccl conn {conn}", lambda: voxpipe.fn.connected_components(lab, connectivity=conn))
+
+print("\n## warp_affine 8 x 155x240x240 -> 128^3 linear")
+import numpy as np  # noqa: E402
+from bench_spatial import random_matrices  # noqa: E402
+xs = [voxpipe._as_tensor(torch.rand((1, 155, 240, 240), device="cuda")) for _ in range(8)]
+mats = {"per_sample": [list(m.ravel()) for m in random_matrices(np.random.default_rng(0))]}
+report("warp_affine", lambda: voxpipe.fn.warp_affine(xs, matrix=mats, size=[128, 128, 128]))
+report("resize linear", lambda: voxpipe.fn.resize(xs, size=[128, 160, 160]))

@@ -1,5 +1,6 @@
 """One call of each hot kernel, for Nsight Compute (ncu --clock-control none -k regex:NAME):
-connected_components on the blobs label, the pointwise chain at p 1, warp_affine.
+connected_components on the blobs label, the pointwise chain at p 1 ("chain"), brightness +
+cast ("bri"), cast alone ("cast").
 
     ncu --clock-control none --section SpeedOfLight -k regex:k_local python3 bench/ncu_once.py ccl
 """
@@ -24,4 +25,11 @@ if "chain" in what:
     ss = [voxpipe._as_tensor(small[i]) for i in range(2)]
     voxpipe.fn.chain(ss, [("gaussian_noise", {"stddev": 0.1}), ("brightness", {"factor": 1.1}),
                           ("contrast", {"factor": 1.2}), ("cast", {"dtype": "float16"})])
+if "bri" in what or "cast" in what:
+    small = torch.rand((2, 4, 128, 128, 128), device="cuda")
+    ss = [voxpipe._as_tensor(small[i]) for i in range(2)]
+    ops = [("cast", {"dtype": "float16"})]
+    if "bri" in what:
+        ops = [("brightness", {"factor": 1.1})] + ops
+    voxpipe.fn.chain(ss, ops)
 torch.cuda.synchronize()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 from . import _voxpipe as _C
 
@@ -122,6 +122,10 @@ def _as_tensor(obj) -> Tensor:
         h = _C.from_dlpack(obj.__dlpack__())
         _C.set_meta(h, obj.spacing, tuple(obj.affine.ravel()))
         return Tensor(h)
+    if type(obj).__module__ == "torch" and type(obj).__name__ == "Tensor":
+        t = _from_torch(obj)
+        if t is not None:
+            return t
     if hasattr(obj, "__dlpack__") and not _is_numpy(obj):
         return Tensor(_C.from_dlpack(obj.__dlpack__()))
     import numpy as np
@@ -134,6 +138,31 @@ def _as_tensor(obj) -> Tensor:
     if not a.flags.c_contiguous:
         a = a.copy(order="C")  # np.ascontiguousarray would make a 0-D array 1-D
     return Tensor(_C.from_dlpack(a.__dlpack__()))
+
+
+# torch dtypes voxpipe holds, by their names after "torch."
+_TORCH_DTYPES = {"float32", "float16", "float64", "uint8", "int8", "int16", "uint16", "int32",
+                 "uint32", "int64"}
+
+
+def _from_torch(t) -> Optional["Tensor"]:
+    """A handle on a contiguous CPU or CUDA torch tensor's memory, which the
+    handle keeps alive. A fresh __dlpack__ export per eager call measured
+    ~50 us of wall time on the H100 host; reading the pointer is what it
+    amounts to for contiguous tensors. None: take DLPack (strides, bool,
+    autograd tensors, other devices)."""
+    name = str(t.dtype)[6:]
+    if (name not in _TORCH_DTYPES or t.requires_grad or not t.is_contiguous()
+            or t.numel() == 0):
+        return None
+    dev = t.device
+    if dev.type == "cuda":
+        mem, index = _MEM_DEVICE, dev.index if dev.index is not None else 0
+    elif dev.type == "cpu":
+        mem, index = _MEM_HOST, 0
+    else:
+        return None
+    return Tensor(_C.wrap_ptr(t.data_ptr(), tuple(t.shape), name, mem, index, t))
 
 
 def _is_numpy(obj) -> bool:

@@ -167,6 +167,40 @@ static PyObject *py_from_dlpack(PyObject *self, PyObject *cap) {
   return wrap_tensor(t);
 }
 
+/* wrap_ptr's deleter: drops the owner, from whichever thread releases the
+ * tensor last (an executor worker, say), so it takes the GIL. */
+static void owner_release(void *owner) {
+  PyGILState_STATE g = PyGILState_Ensure();
+  Py_DECREF((PyObject *)owner);
+  PyGILState_Release(g);
+}
+
+/* wrap_ptr(ptr, shape, dtype, mem, device, owner) -> handle over a
+ * C-contiguous buffer that `owner` keeps alive (a torch tensor): what
+ * __dlpack__ does, minus the exporter's per-call work. */
+static PyObject *py_wrap_ptr(PyObject *self, PyObject *args) {
+  unsigned long long ptr;
+  PyObject *shape, *owner;
+  const char *dtype;
+  int mem, device;
+  if (!PyArg_ParseTuple(args, "KOsiiO", &ptr, &shape, &dtype, &mem, &device, &owner)) return NULL;
+  int64_t sh[8];
+  int nd = read_numbers(shape, sh, NULL, 8, "shape");
+  if (nd < 0) return NULL;
+  vp_dtype dt;
+  vp_status s = vp_dtype_from_name(dtype, &dt);
+  if (s != VP_OK) return raise_status(s);
+  vp_tensor *t = NULL;
+  Py_INCREF(owner);
+  s = vp_tensor_wrap(dt, nd, sh, (void *)(uintptr_t)ptr, (vp_memkind)mem, device, owner_release,
+                     owner, &t);
+  if (s != VP_OK) {
+    Py_DECREF(owner);
+    return raise_status(s);
+  }
+  return wrap_tensor(t);
+}
+
 static PyObject *py_set_meta(PyObject *self, PyObject *args) {
   PyObject *cap, *spacing, *affine;
   if (!PyArg_ParseTuple(args, "OOO", &cap, &spacing, &affine)) return NULL;
@@ -726,6 +760,8 @@ static PyMethodDef methods[] = {
     {"info", py_info, METH_O, "info(handle) -> (shape, dtype, spacing, affine16, mem, device)"},
     {"to_dlpack", py_to_dlpack, METH_O, "to_dlpack(handle) -> 'dltensor' capsule"},
     {"from_dlpack", py_from_dlpack, METH_O, "from_dlpack(capsule) -> handle (no copy)"},
+    {"wrap_ptr", py_wrap_ptr, METH_VARARGS,
+     "wrap_ptr(ptr, shape, dtype, mem, device, owner) -> handle (no copy; owner kept alive)"},
     {"set_meta", py_set_meta, METH_VARARGS, "set_meta(handle, spacing|None, affine16|None)"},
     {"save", (PyCFunction)(void (*)(void))py_save, METH_VARARGS | METH_KEYWORDS,
      "save(path, handle, compress_level=6, threads=0)"},

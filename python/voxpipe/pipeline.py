@@ -229,4 +229,9 @@ def _json_value(op: str, key: str, v, pipe: Optional[Pipeline]):
 def _args_json(op: str, args: dict, pipe: Optional[Pipeline]) -> Optional[str]:
     if not args:
         return None
-    return json.dumps({k: _json_value(op, k, v, pipe) for k, v in args.items()})
+    # plain Python values (the usual eager call) encode as they are; nodes and
+    # NumPy values make json refuse them, and take the conversion
+    try:
+        return json.dumps(args)
+    except TypeError:
+        return json.dumps({k: _json_value(op, k, v, pipe) for k, v in args.items()})

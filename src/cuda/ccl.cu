@@ -12,7 +12,11 @@
  *   final   label = rank of the root among the sample's roots + 1, stats
  *   tail    counts per sample, empty stats entries zeroed
  * Parents are linear indices within the sample, always <= the voxel's own,
- * so roots are first voxels in C order and the rank order is the CPU's. */
+ * so roots are first voxels in C order and the rank order is the CPU's.
+ *
+ * Binary labelling at full connectivity (every sample) takes the 2x2x2
+ * block path instead (ccl_blocks.cu: its units are blocks, 32 per warp),
+ * with the same bits/cnt/prefix words, stats init and tail. */
 #include <cuda_runtime_api.h>
 
 #include <cub/device/device_scan.cuh>
@@ -25,100 +29,12 @@ extern "C" {
 }
 #include "cuda/batch_launch.h"
 #include "cuda/ccl.h"
+#include "cuda/ccl_blocks.h"
+#include "cuda/ccl_device.h"
 
 namespace {
 
-struct CclDesc {
-  const void *in;
-  int32_t *lab;
-  uint32_t D, H, W;
-  uint32_t n;        /* voxels, < 2^31 */
-  int64_t word_off;  /* first word of the sample in bits/cnt/prefix */
-  int64_t words;     /* ceil(n / 32) */
-  vp_ccl_pred pred;  /* unless a device select array overrides it */
-};
-
-/* Element access per dtype: the foreground test and value equality, the
- * CPU's (src/ops/ccl.c) comparisons. */
-struct Half {
-  uint16_t b;
-};
-template <class T>
-struct Elem {
-  static __device__ __forceinline__ bool fg(const vp_ccl_pred &p, T v) {
-    return vp_ccl_fg_int(&p, (int64_t)v);
-  }
-  static __device__ __forceinline__ bool eq(T a, T b) { return a == b; }
-};
-template <>
-struct Elem<float> {
-  static __device__ __forceinline__ bool fg(const vp_ccl_pred &p, float v) {
-    return vp_ccl_fg_float(&p, (double)v);
-  }
-  static __device__ __forceinline__ bool eq(float a, float b) { return a == b; }
-};
-template <>
-struct Elem<double> {
-  static __device__ __forceinline__ bool fg(const vp_ccl_pred &p, double v) {
-    return vp_ccl_fg_float(&p, v);
-  }
-  static __device__ __forceinline__ bool eq(double a, double b) { return a == b; }
-};
-template <>
-struct Elem<Half> {
-  static __device__ __forceinline__ bool fg(const vp_ccl_pred &p, Half v) {
-    return vp_ccl_fg_float(&p, (double)vp_cvt_half_to_float(v.b));
-  }
-  static __device__ __forceinline__ bool eq(Half a, Half b) {
-    return vp_cvt_half_to_float(a.b) == vp_cvt_half_to_float(b.b);
-  }
-};
-
-/* The sample's predicate: its own, or "== select[s]" (nothing when < 0). */
-template <class T>
-__device__ __forceinline__ vp_ccl_pred pred_of(const CclDesc &d, const int64_t *select, int64_t s) {
-  if (!select) return d.pred;
-  const int64_t v = select[s];
-  vp_ccl_pred p = vp_ccl_pred_of(1, (double)v);
-  p.has_ref = v >= 0; /* integers compare to the exact int64 */
-  p.iref = v;
-  if (v < 0) p.dref = __longlong_as_double(0x7ff8000000000000LL); /* NaN: equals nothing */
-  return p;
-}
-
-__device__ __forceinline__ int32_t find_root(const int32_t *lab, int32_t x) {
-  int32_t p = __ldcg(lab + x);
-  while (p != x) {
-    x = p;
-    p = __ldcg(lab + x);
-  }
-  return x;
-}
-
-/* Links the larger root under the smaller until a and b share a root
- * (an atomicMin that finds its target already re-parented retries from
- * the parent it found). */
-__device__ __forceinline__ void unite(int32_t *lab, int32_t a, int32_t b) {
-  for (;;) {
-    a = find_root(lab, a);
-    b = find_root(lab, b);
-    if (a == b) return;
-    if (a > b) {
-      const int32_t t = a;
-      a = b;
-      b = t;
-    }
-    const int32_t old = atomicMin(lab + b, a);
-    if (old == b) return;
-    b = old;
-  }
-}
-
-struct Grid {
-  const int64_t *off; /* n + 1 unit offsets (32 per word) */
-  const CclDesc *descs;
-  int64_t n, total;
-};
+using namespace vp_ccl;
 
 template <class T>
 __global__ void __launch_bounds__(vp_bl_threads) k_init(Grid g, const int64_t *select) {
@@ -203,15 +119,6 @@ __global__ void __launch_bounds__(vp_bl_threads)
   }
 }
 
-/* Only improving atomics are issued: a component's hot box entries stop
- * taking atomics once they hold their extreme. */
-__device__ __forceinline__ void min_to(int64_t *p, int64_t v) {
-  if (v < *(volatile int64_t *)p) atomicMin((long long *)p, (long long)v);
-}
-__device__ __forceinline__ void max_to(int64_t *p, int64_t v) {
-  if (v > *(volatile int64_t *)p) atomicMax((long long *)p, (long long)v);
-}
-
 template <class T>
 __global__ void __launch_bounds__(vp_bl_threads)
     k_final(Grid g, const int64_t *select, const uint32_t *bits, const uint32_t *prefix,
@@ -294,9 +201,13 @@ __global__ void k_tail(Grid g, const uint32_t *prefix, int64_t *counts, int64_t 
 size_t align_up(size_t x) { return (x + 255) & ~(size_t)255; }
 
 struct Layout {
-  int64_t words;
-  size_t table, bits, cnt, prefix, scratch, scratch_bytes, total;
+  int64_t words, block_units; /* block units: each sample's blocks padded to 32 */
+  size_t table, bits, cnt, prefix, scratch, scratch_bytes, parent, mask, total;
 };
+
+int64_t block_units_of(const int64_t sh[3]) {
+  return (blocks_of(sh[0], sh[1], sh[2]) + 31) & ~31LL;
+}
 
 vp_status layout_of(const int64_t (*shapes)[3], int64_t n, Layout *L) {
   const char *who = "connected components (GPU)";
@@ -304,13 +215,15 @@ vp_status layout_of(const int64_t (*shapes)[3], int64_t n, Layout *L) {
   if (n > 0 && !shapes) return vp_fail(VP_ERR_INVALID_ARG, "%s: shapes are NULL", who);
   vp_ccl_params any = {};
   any.connectivity = 26;
-  int64_t words = 0;
+  int64_t words = 0, units = 0;
   for (int64_t i = 0; i < n; i++) {
     int conn;
     VP_TRY(vp_ccl_check(who, shapes[i], &any, &conn));
     words += (shapes[i][0] * shapes[i][1] * shapes[i][2] + 31) / 32;
+    units += block_units_of(shapes[i]);
   }
   L->words = words;
+  L->block_units = units;
   size_t at = 0;
   L->table = at;
   at += align_up((size_t)(n + 1) * sizeof(int64_t) + (size_t)n * sizeof(CclDesc));
@@ -327,6 +240,12 @@ vp_status layout_of(const int64_t (*shapes)[3], int64_t n, Layout *L) {
   L->scratch = at;
   L->scratch_bytes = scratch;
   at += align_up(scratch);
+  /* the block path's arrays (unused by the voxel path, which keeps its
+   * union-find in the labels) */
+  L->parent = at;
+  at += align_up((size_t)units * sizeof(unsigned long long));
+  L->mask = at;
+  at += align_up((size_t)units);
   L->total = at;
   return VP_OK;
 }
@@ -377,11 +296,12 @@ extern "C" vp_status vp_cuda_ccl_label(const vp_ccl_gpu_sample *samples, int64_t
   if (!vp_dtype_size(dtype)) return vp_fail(VP_ERR_INVALID_ARG, "%s: invalid dtype", who);
   int64_t(*shapes)[3] = (int64_t(*)[3])malloc((size_t)n * sizeof *shapes);
   if (!shapes) return vp_fail(VP_ERR_NOMEM, "%s: out of host memory", who);
-  int conn = 26;
+  int conn = 26, full = 1;
   vp_status st = VP_OK;
   for (int64_t i = 0; i < n && st == VP_OK; i++) {
     memcpy(shapes[i], samples[i].shape, sizeof shapes[i]);
     st = vp_ccl_check(who, shapes[i], p, &conn);
+    if (st == VP_OK) full = full && vp_ccl_conn_is_full(conn, shapes[i]);
     const int64_t numel = shapes[i][0] * shapes[i][1] * shapes[i][2];
     if (st == VP_OK && numel > 0 && (!samples[i].in || !samples[i].labels))
       st = vp_fail(VP_ERR_INVALID_ARG, "%s: sample %lld has a NULL input or labels pointer", who,
@@ -398,7 +318,10 @@ extern "C" vp_status vp_cuda_ccl_label(const vp_ccl_gpu_sample *samples, int64_t
   if (cap < 0) return vp_fail(VP_ERR_INVALID_ARG, "%s: stats capacity %lld is negative", who,
                               (long long)cap);
 
-  /* the table: unit offsets, then descriptors */
+  const int multi = p->multi_label && !p->select && !select;
+  const int blocks = full && !multi; /* the 2x2x2 block path */
+
+  /* the table: unit offsets (voxels or blocks), then descriptors */
   const size_t off_bytes = (size_t)(n + 1) * sizeof(int64_t);
   const size_t table_bytes = off_bytes + (size_t)n * sizeof(CclDesc);
   char *host = (char *)malloc(table_bytes);
@@ -406,7 +329,7 @@ extern "C" vp_status vp_cuda_ccl_label(const vp_ccl_gpu_sample *samples, int64_t
   int64_t *off = (int64_t *)host;
   CclDesc *descs = (CclDesc *)(host + off_bytes);
   const vp_ccl_pred pred = vp_ccl_pred_of(p->select != 0, p->select ? p->select_value : p->background);
-  int64_t word = 0;
+  int64_t word = 0, unit = 0;
   for (int64_t i = 0; i < n; i++) {
     const int64_t *sh = samples[i].shape;
     CclDesc &d = descs[i];
@@ -420,10 +343,12 @@ extern "C" vp_status vp_cuda_ccl_label(const vp_ccl_gpu_sample *samples, int64_t
     d.word_off = word;
     d.words = ((int64_t)d.n + 31) / 32;
     d.pred = pred;
-    off[i] = word * 32;
+    off[i] = blocks ? unit : word * 32;
+    unit += block_units_of(sh);
     word += d.words;
   }
-  off[n] = word * 32;
+  off[n] = blocks ? unit : word * 32;
+  const int64_t total_units = off[n]; /* host is freed once uploaded */
   cudaStream_t s = (cudaStream_t)stream;
   char *ws = (char *)workspace;
   vp_status up = vp_cuda_upload(ws + L.table, host, table_bytes, s, "connected components: table");
@@ -434,7 +359,7 @@ extern "C" vp_status vp_cuda_ccl_label(const vp_ccl_gpu_sample *samples, int64_t
   g.off = (const int64_t *)(ws + L.table);
   g.descs = (const CclDesc *)(ws + L.table + off_bytes);
   g.n = n;
-  g.total = word * 32;
+  g.total = total_units;
   int64_t *sizes = cap > 0 ? stats->sizes : NULL, *boxes = cap > 0 ? stats->boxes : NULL;
   if (cap > 0) {
     const int64_t m = n * cap;
@@ -443,22 +368,27 @@ extern "C" vp_status vp_cuda_ccl_label(const vp_ccl_gpu_sample *samples, int64_t
   uint32_t *bits = (uint32_t *)(ws + L.bits), *cnt = (uint32_t *)(ws + L.cnt),
            *prefix = (uint32_t *)(ws + L.prefix);
   void *scratch = ws + L.scratch;
-  const int multi = p->multi_label && !p->select && !select;
 #define CCL_LAUNCH(T)                                                                     \
   launch_all<T>(g, select, conn, multi, bits, cnt, prefix, L.words, scratch, L.scratch_bytes, \
                 cap, sizes, boxes, s)
-  switch (dtype) {
-    case VP_U8: st = CCL_LAUNCH(uint8_t); break;
-    case VP_I8: st = CCL_LAUNCH(int8_t); break;
-    case VP_U16: st = CCL_LAUNCH(uint16_t); break;
-    case VP_I16: st = CCL_LAUNCH(int16_t); break;
-    case VP_U32: st = CCL_LAUNCH(uint32_t); break;
-    case VP_I32: st = CCL_LAUNCH(int32_t); break;
-    case VP_I64: st = CCL_LAUNCH(int64_t); break;
-    case VP_F16: st = CCL_LAUNCH(Half); break;
-    case VP_F32: st = CCL_LAUNCH(float); break;
-    case VP_F64: st = CCL_LAUNCH(double); break;
-    default: st = vp_fail(VP_ERR_INVALID_ARG, "%s: invalid dtype", who); break;
+  if (blocks) {
+    const BlockWs w = {(unsigned long long *)(ws + L.parent), (uint8_t *)(ws + L.mask), bits,
+                       cnt, prefix, L.words, scratch, L.scratch_bytes};
+    st = blocks_launch(dtype, g, select, w, cap, sizes, boxes, s);
+  } else {
+    switch (dtype) {
+      case VP_U8: st = CCL_LAUNCH(uint8_t); break;
+      case VP_I8: st = CCL_LAUNCH(int8_t); break;
+      case VP_U16: st = CCL_LAUNCH(uint16_t); break;
+      case VP_I16: st = CCL_LAUNCH(int16_t); break;
+      case VP_U32: st = CCL_LAUNCH(uint32_t); break;
+      case VP_I32: st = CCL_LAUNCH(int32_t); break;
+      case VP_I64: st = CCL_LAUNCH(int64_t); break;
+      case VP_F16: st = CCL_LAUNCH(Half); break;
+      case VP_F32: st = CCL_LAUNCH(float); break;
+      case VP_F64: st = CCL_LAUNCH(double); break;
+      default: st = vp_fail(VP_ERR_INVALID_ARG, "%s: invalid dtype", who); break;
+    }
   }
 #undef CCL_LAUNCH
   VP_TRY(st);

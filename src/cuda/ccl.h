@@ -9,7 +9,9 @@
  * itself (parent = a smaller linear index, so a root is its component's
  * first voxel), merges by atomicMin, path compression, then deterministic
  * renumbering: one bit per root voxel, a prefix sum over the 32-voxel words
- * of those bits, label = rank of the root + 1. A call queues a fixed
+ * of those bits, label = rank of the root + 1. Binary labelling at full
+ * connectivity (26, 2-D 8) uses one node per 2x2x2 block instead
+ * (ccl_blocks.cu), numbered the same way. A call queues a fixed
  * number of kernels on the stream (no host round trip, no synchronisation)
  * whatever the data, for the whole batch.
  *
@@ -53,7 +55,7 @@ typedef struct vp_ccl_gpu_stats {
 } vp_ccl_gpu_stats;
 
 /* Bytes of device workspace a vp_cuda_ccl_label call on these n shapes
- * needs (about D*H*W/4 bytes per sample plus the descriptor table and the
+ * needs (about 1.5 bytes per voxel plus the descriptor table and the
  * scan's scratch). The same for every dtype and parameter set, so a
  * caller may allocate it once per batch (cudaMallocAsync on its stream).
  * Refuses volumes of more than INT32_MAX voxels (VP_ERR_UNSUPPORTED). */

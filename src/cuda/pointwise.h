@@ -237,18 +237,24 @@ VP_HD float vp_pw_round_f(float v, int t) {
  * (vp_pw_apply_f, from f[]) or double (vp_pw_apply_d, from p[]): one body,
  * written once, for both. */
 #define VP_PW_DEFINE_APPLY(SUF, T, PAR, POW, SQRT, ROUND)                                      \
+  /* the affine formula on one value, parameters a[0..6] = PAR[0..6] (the GPU                   \
+   * keeps them in registers across a thread's values) */                                     \
+  VP_HD T vp_pw_affine1_##SUF(T x, const T *a) {                                               \
+    x = x < a[3] ? a[3] : (x > a[4] ? a[4] : x);                                               \
+    x = (x - a[0]) * a[1] + a[2];                                                              \
+    return x < a[5] ? a[5] : (x > a[6] ? a[6] : x);                                            \
+  }                                                                                            \
   VP_HD void vp_pw_affine_##SUF(const vp_pw_step *s, T *v, int64_t e0, int cnt) {              \
+    T a[7];                                                                                    \
+    for (int q = 0; q < 7; q++) a[q] = (T)s->PAR[q];                                           \
     for (int k = 0; k < 4; k++) {                                                              \
       if (k >= cnt) break;                                                                     \
-      T x = v[k];                                                                              \
       if (s->mask_mode && !vp_pw_inside(s, e0 + k)) {                                          \
         if (s->mask_mode == VP_PW_MASK_ZERO) v[k] = 0;                                         \
         continue;                                                                              \
       }                                                                                        \
-      if (s->keep_zero && x == 0) continue;                                                    \
-      x = x < (T)s->PAR[3] ? (T)s->PAR[3] : (x > (T)s->PAR[4] ? (T)s->PAR[4] : x);             \
-      x = (x - (T)s->PAR[0]) * (T)s->PAR[1] + (T)s->PAR[2];                                    \
-      v[k] = x < (T)s->PAR[5] ? (T)s->PAR[5] : (x > (T)s->PAR[6] ? (T)s->PAR[6] : x);          \
+      if (s->keep_zero && v[k] == 0) continue;                                                 \
+      v[k] = vp_pw_affine1_##SUF(v[k], a);                                                     \
     }                                                                                          \
   }                                                                                            \
   VP_HD void vp_pw_round_all_##SUF(const vp_pw_step *s, T *v, int cnt) {                       \

@@ -8,6 +8,11 @@
  * reverted; they still cross the 32-voxel words of the root bitmap in every
  * axis, with extents of 1 and diagonal chains), for buffers that are not
  * vector-aligned, and for the connected_components operator's GPU body.
+ * Binary labelling at full connectivity (26; 8 in 2-D) runs on 2x2x2
+ * blocks (src/cuda/ccl_blocks.cu): the test_blocks_* cases aim at it
+ * (densities 1 % to 60 %, partial blocks, a component whose first voxel
+ * is not in its smallest block, 2-D batches with selection, the
+ * benchmark's blobs, repeat runs for determinism).
  * Exits 77 without a GPU. */
 #include <cuda_runtime.h>
 #include <stdio.h>
@@ -304,6 +309,124 @@ static void test_large_seams_gpu(void **state) {
   for (int i = 0; i < N; i++) free(cs[i].data);
 }
 
+/* Random binary volumes at full connectivity, several densities, shapes
+ * with odd extents and extents of 1 (partial blocks at the far edges),
+ * every other one with misaligned buffers; 3-D at 26 and 2-D at 8. */
+static void test_blocks_random_gpu(void **state) {
+  (void)state;
+  uint64_t rng = g_rng ^ 0xb10c;
+  static const int64_t shapes[][3] = {
+      {1, 1, 1}, {1, 1, 2},  {2, 2, 2},    {3, 5, 7},    {1, 9, 13},  {1, 1, 77},  {29, 1, 1},
+      {5, 1, 9}, {2, 31, 1}, {17, 23, 29}, {16, 32, 64}, {1, 64, 96}, {1, 97, 33}, {40, 41, 39}};
+  static const double dens[4] = {0.01, 0.05, 0.3, 0.6};
+  static const vp_dtype types[5] = {VP_U8, VP_F32, VP_I16, VP_F16, VP_I64};
+  int t = 0;
+  for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+    for (int di = 0; di < 4; di++, t++) {
+      ccl_case c;
+      memset(&c, 0, sizeof c);
+      memcpy(c.shape, shapes[k], sizeof c.shape);
+      c.dtype = types[t % 5];
+      c.p.connectivity = c.shape[0] == 1 && t % 2 ? 8 : 26;
+      c.p.background = t % 3 == 0 ? 2 : 0; /* a nonzero background now and then */
+      ccl_case_alloc(&c);
+      for (int64_t e = 0; e < c.shape[0] * c.shape[1] * c.shape[2]; e++)
+        ccl_set(&c, e,
+                c.p.background + (ccl_u01(&rng) < dens[di] ? 1 + (double)(ccl_rand(&rng) % 3) : 0));
+      snprintf(c.name, sizeof c.name, "blocks %lldx%lldx%lld conn %d density %.2f",
+               (long long)c.shape[0], (long long)c.shape[1], (long long)c.shape[2],
+               c.p.connectivity, dens[di]);
+      check_batch_at(c.name, &c, 1, NULL, t % 2 ? 5 : 4000, t % 2);
+      free(c.data);
+    }
+}
+
+/* Components whose first voxel (C order) is not in their smallest block:
+ * A = a chain from (1, 0, 0) to (0, 5, 0) (blocks 0..2, first voxel in
+ * block 2), B = {(0, 6, 3)}, C = {(1, 0, 3)}. Numbered by first voxel:
+ * A (index 20) 1, B (27) 2, C (35) 3, though C's block (1) precedes B's
+ * (7) and A's root block is 0. */
+static void test_blocks_first_voxel_gpu(void **state) {
+  (void)state;
+  ccl_case c;
+  memset(&c, 0, sizeof c);
+  c.shape[0] = 2, c.shape[1] = 8, c.shape[2] = 4;
+  c.dtype = VP_U8;
+  c.p.connectivity = 26;
+  ccl_case_alloc(&c);
+  static const int vox[][3] = {{1, 0, 0}, {1, 1, 0}, {1, 2, 0}, {1, 3, 0},
+                               {1, 4, 0}, {0, 5, 0}, {0, 6, 3}, {1, 0, 3}};
+  for (size_t i = 0; i < sizeof vox / sizeof vox[0]; i++)
+    ccl_set(&c, (vox[i][0] * 8 + vox[i][1]) * 4 + vox[i][2], 1);
+  snprintf(c.name, sizeof c.name, "first voxel outside the smallest block");
+  int32_t lab[64];
+  assert_int_equal(ccl_oracle(&c, lab), 3);
+  assert_int_equal(lab[20], 1); /* the oracle agrees with the comment */
+  assert_int_equal(lab[27], 2);
+  assert_int_equal(lab[35], 3);
+  check_batch(c.name, &c, 1, NULL, 4);
+  free(c.data);
+}
+
+/* A 2-D batch of mixed shapes at 8-connectivity with a device selection
+ * (one sample selecting nothing) and full stats; then a 3-D one at 26. */
+static void test_blocks_batch_gpu(void **state) {
+  (void)state;
+  uint64_t rng = g_rng ^ 0xba7c;
+  enum { N = 7 };
+  ccl_case cs[N];
+  const int64_t sel[N] = {1, -1, 2, 3, 1, 0, 2};
+  for (int dim = 2; dim <= 3; dim++) {
+    for (int i = 0; i < N; i++) {
+      memset(&cs[i], 0, sizeof cs[i]);
+      cs[i].dtype = VP_I16;
+      cs[i].p.connectivity = dim == 2 ? 8 : 26;
+      cs[i].shape[0] = dim == 2 ? 1 : 1 + (int64_t)(ccl_rand(&rng) % 9);
+      cs[i].shape[1] = 1 + (int64_t)(ccl_rand(&rng) % (i == 2 ? 300 : 40));
+      cs[i].shape[2] = 1 + (int64_t)(ccl_rand(&rng) % 41);
+      ccl_case_alloc(&cs[i]);
+      for (int64_t e = 0; e < cs[i].shape[0] * cs[i].shape[1] * cs[i].shape[2]; e++)
+        ccl_set(&cs[i], e, ccl_u01(&rng) < 0.6 ? (double)(ccl_rand(&rng) % 4) : 0);
+    }
+    check_batch(dim == 2 ? "2-D selection batch (8)" : "3-D selection batch (26)", cs, N, sel,
+                10000);
+    check_batch_at(dim == 2 ? "2-D batch (8)" : "3-D batch (26)", cs, N, NULL, 7, 1);
+    for (int i = 0; i < N; i++) free(cs[i].data);
+  }
+}
+
+/* The benchmark's volume (bench/bench_ccl.py "blobs"): 155 x 240 x 240,
+ * boxes of 2..4 voxels per side until 5 % is set, at 26; twice, so that a
+ * run-to-run difference (a race) shows as a mismatch in one of them. */
+static void test_blocks_blobs_gpu(void **state) {
+  (void)state;
+  uint64_t rng = g_rng ^ 0xb10b5;
+  ccl_case c;
+  memset(&c, 0, sizeof c);
+  c.dtype = VP_U8;
+  c.shape[0] = 155, c.shape[1] = 240, c.shape[2] = 240;
+  c.p.connectivity = 26;
+  ccl_case_alloc(&c);
+  uint8_t *v = (uint8_t *)c.data;
+  const int64_t n = 155 * 240 * 240;
+  int64_t set = 0;
+  while (set < n / 20) {
+    const int64_t z = (int64_t)(ccl_rand(&rng) % 155), y = (int64_t)(ccl_rand(&rng) % 240),
+                  x = (int64_t)(ccl_rand(&rng) % 240);
+    const int64_t sz = 2 + (int64_t)(ccl_rand(&rng) % 3), sy = 2 + (int64_t)(ccl_rand(&rng) % 3),
+                  sx = 2 + (int64_t)(ccl_rand(&rng) % 3);
+    for (int64_t a = z; a < z + sz && a < 155; a++)
+      for (int64_t b = y; b < y + sy && b < 240; b++)
+        for (int64_t e = x; e < x + sx && e < 240; e++) {
+          set += !v[(a * 240 + b) * 240 + e];
+          v[(a * 240 + b) * 240 + e] = 1;
+        }
+  }
+  check_batch("blobs 5 % conn 26", &c, 1, NULL, 20000);
+  check_batch("blobs 5 % conn 26 again", &c, 1, NULL, 0);
+  free(c.data);
+}
+
 /* The operator's GPU body into poisoned outputs against its CPU body. */
 static void test_op_gpu(void **state) {
   (void)state;
@@ -358,10 +481,17 @@ int main(void) {
   }
   g_rng = vp_test_seed();
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_cases_gpu),     cmocka_unit_test(test_batch_select_gpu),
-      cmocka_unit_test(test_large_gpu),     cmocka_unit_test(test_seams_gpu),
-      cmocka_unit_test(test_diagonals_gpu), cmocka_unit_test(test_large_seams_gpu),
+      cmocka_unit_test(test_cases_gpu),
+      cmocka_unit_test(test_batch_select_gpu),
+      cmocka_unit_test(test_large_gpu),
+      cmocka_unit_test(test_seams_gpu),
+      cmocka_unit_test(test_diagonals_gpu),
+      cmocka_unit_test(test_large_seams_gpu),
       cmocka_unit_test(test_op_gpu),
+      cmocka_unit_test(test_blocks_random_gpu),
+      cmocka_unit_test(test_blocks_first_voxel_gpu),
+      cmocka_unit_test(test_blocks_batch_gpu),
+      cmocka_unit_test(test_blocks_blobs_gpu),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

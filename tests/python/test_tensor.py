@@ -104,6 +104,32 @@ def test_torch_host_zero_copy(rng):
     np.testing.assert_array_equal(np.asarray(u), y.numpy())
 
 
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_torch_wrap_keeps_owner_alive(rng, device):
+    """Contiguous torch tensors are wrapped by pointer (no DLPack export): the
+    handle holds the torch tensor, so the memory outlives the caller's
+    reference; every dtype keeps its values; strided, bool and autograd
+    tensors take DLPack and keep its rules."""
+    torch = _torch()
+    if device == "cuda" and voxpipe.cuda_device_count() == 0:
+        pytest.skip("needs a GPU")
+    for dt in ("float32", "float16", "float64", "uint8", "int8", "int16", "int32", "int64"):
+        a = _random(rng, (3, 5, 7), dt)
+        x = torch.from_numpy(a.copy()).to(device)
+        t = voxpipe._as_tensor(x)
+        assert t.dtype == dt and t.shape == (3, 5, 7)
+        del x
+        gc.collect()
+        torch.empty((3, 5, 7), dtype=getattr(torch, dt), device=device).fill_(7)  # reuse bait
+        np.testing.assert_array_equal(np.asarray(t.cpu() if device == "cuda" else t), a)
+    b = torch.tensor([[True, False]], device=device)
+    assert voxpipe._as_tensor(b).dtype == "uint8"
+    with pytest.raises(voxpipe.VoxpipeError, match="contiguous"):
+        voxpipe._as_tensor(torch.zeros((4, 5), device=device).t())
+    with pytest.raises(Exception, match="grad"):
+        voxpipe._as_tensor(torch.zeros(3, requires_grad=True, device=device))
+
+
 @pytest.mark.skipif(voxpipe.cuda_device_count() == 0, reason="needs a GPU")
 def test_gpu_tensor_to_torch_zero_copy(rng, tmp_path):
     torch = _torch()
