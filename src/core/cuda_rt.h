@@ -13,6 +13,12 @@
 typedef void *vp_stream;
 
 vp_status vp_cuda_device_alloc(int device, size_t bytes, void **out);
+/* While set (non-NULL) on a thread, that thread's device allocations are
+ * ordered on `s` and return at once; otherwise they are ordered on the
+ * legacy stream and wait for it. The caller must synchronise s before
+ * the memory is used on another stream or freed (an eager call does, at
+ * its end, success or not). Returns the previous setting. */
+vp_stream vp_cuda_set_alloc_stream(vp_stream s);
 void vp_cuda_device_free(int device, void *ptr);
 vp_status vp_cuda_pinned_alloc(size_t bytes, void **out);
 void vp_cuda_pinned_free(void *ptr, size_t bytes);

@@ -202,7 +202,7 @@ size_t align_up(size_t x) { return (x + 255) & ~(size_t)255; }
 
 struct Layout {
   int64_t words, block_units; /* block units: each sample's blocks padded to 32 */
-  size_t table, bits, cnt, prefix, scratch, scratch_bytes, parent, mask, total;
+  size_t table, bits, cnt, prefix, scratch, scratch_bytes, parent, mask, work, nwork, total;
 };
 
 int64_t block_units_of(const int64_t sh[3]) {
@@ -246,6 +246,10 @@ vp_status layout_of(const int64_t (*shapes)[3], int64_t n, Layout *L) {
   at += align_up((size_t)units * sizeof(unsigned long long));
   L->mask = at;
   at += align_up((size_t)units);
+  L->work = at;
+  at += align_up((size_t)units * sizeof(int64_t));
+  L->nwork = at;
+  at += align_up(sizeof(unsigned long long));
   L->total = at;
   return VP_OK;
 }
@@ -373,7 +377,8 @@ extern "C" vp_status vp_cuda_ccl_label(const vp_ccl_gpu_sample *samples, int64_t
                 cap, sizes, boxes, s)
   if (blocks) {
     const BlockWs w = {(unsigned long long *)(ws + L.parent), (uint8_t *)(ws + L.mask), bits,
-                       cnt, prefix, L.words, scratch, L.scratch_bytes};
+                       cnt, prefix, L.words, scratch, L.scratch_bytes, (int64_t *)(ws + L.work),
+                       (unsigned long long *)(ws + L.nwork)};
     st = blocks_launch(dtype, g, select, w, cap, sizes, boxes, s);
   } else {
     switch (dtype) {

@@ -80,6 +80,26 @@ __device__ __forceinline__ u64 root_of(const u64 *P, uint32_t x) {
   return p;
 }
 
+/* root_of with path halving, for merge: each visited word is pointed at
+ * its grandparent, so later finds walk shorter paths (without it merge's
+ * finds walked long chains). Only non-roots are rewritten, and a non-root
+ * never becomes a root again, so a concurrent union's atomicMin on the
+ * same word (which sees a parent that is not the word itself and goes on
+ * from it) loses no link; the grandparent is an ancestor, so the word
+ * stays above the child's. */
+__device__ __forceinline__ u64 find_halving(u64 *P, uint32_t x) {
+  u64 p = __ldcg(P + x);
+  while ((uint32_t)p != x) {
+    const uint32_t px = (uint32_t)p;
+    const u64 gp = __ldcg(P + px);
+    if ((uint32_t)gp == px) return gp;
+    __stcg(P + x, gp);
+    x = (uint32_t)gp;
+    p = __ldcg(P + x);
+  }
+  return p;
+}
+
 /* Joins the trees of root words ra and rb (found just before; either may
  * have been linked under another root since) and returns a word of the
  * joined tree. The larger root goes under the smaller by atomicMin; one
@@ -97,8 +117,8 @@ __device__ __forceinline__ u64 unite_roots(u64 *P, u64 ra, u64 rb) {
     }
     const u64 old = atomicMin(P + (uint32_t)rb, ra);
     if (old == rb) return ra;
-    ra = root_of(P, (uint32_t)ra);
-    rb = root_of(P, (uint32_t)old);
+    ra = find_halving(P, (uint32_t)ra);
+    rb = find_halving(P, (uint32_t)old);
   }
 }
 
@@ -109,63 +129,99 @@ __device__ __forceinline__ u64 unite_roots(u64 *P, u64 ra, u64 rb) {
   int64_t s = 0;                                           \
   for (int64_t u = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; u < (g).total; u += stride_)
 
+/* Block unit u of sample s: its mask (0 for padding), written with its
+ * union-find word; its sample's bit and count words cleared. */
+template <class T>
+__device__ __forceinline__ uint32_t init_unit(const Grid &g, const int64_t *select,
+                                              const BlockWs &w, int64_t s, int64_t u) {
+  const CclDesc &d = g.descs[s];
+  const int64_t b64 = u - g.off[s];
+  /* a sample has at least as many block units as words (a block holds
+   * at most 8 voxels, a word 32), so its units can clear its words */
+  if (b64 < d.words) {
+    w.bits[d.word_off + b64] = 0;
+    w.cnt[d.word_off + b64] = 0;
+  }
+  const Blocks G(d);
+  if (b64 >= G.nb) return 0;
+  const uint32_t b = (uint32_t)b64;
+  const At a(G, b);
+  const vp_ccl_pred p = pred_of<T>(d, select, s);
+  const T *in = (const T *)d.in;
+  const uint32_t x0 = 2 * a.bx;
+  uint32_t m = 0;
+  for (int lz = 0; lz < 2; lz++) {
+    const uint32_t z = 2 * a.bz + lz;
+    if (z >= d.D) break;
+    for (int ly = 0; ly < 2; ly++) {
+      const uint32_t y = 2 * a.by + ly;
+      if (y >= d.H) break;
+      const uint32_t row = (z * d.H + y) * d.W + x0;
+      const int k = lz * 4 + ly * 2;
+      if (Elem<T>::fg(p, in[row])) m |= 1u << k;
+      if (x0 + 1 < d.W && Elem<T>::fg(p, in[row + 1])) m |= 2u << k;
+    }
+  }
+  w.mask[g.off[s] + b] = (uint8_t)m;
+  /* background blocks' words are never read */
+  if (m) w.parent[g.off[s] + b] = (u64)voxel_of(d, a, __ffs(m) - 1) << 32 | b;
+  return m;
+}
+
+/* Init, and the worklist of merge and compress: foreground units take
+ * their slots from a shared-memory count, one global atomic per thread
+ * block (one per warp on the single counter cost 13 us). The loop is
+ * block-uniform for the barriers. */
 template <class T>
 __global__ void __launch_bounds__(vp_bl_threads) k_binit(Grid g, const int64_t *select, BlockWs w) {
+  __shared__ unsigned count;
+  __shared__ u64 first;
   if (blockIdx.x == 0 && threadIdx.x == 0) w.cnt[w.words] = 0; /* the scan's last entry */
-  FOR_UNITS(g) {
-    s = vp_bl_find(g.off, s, g.n, u);
-    const CclDesc &d = g.descs[s];
-    const int64_t b64 = u - g.off[s];
-    /* a sample has at least as many block units as words (a block holds
-     * at most 8 voxels, a word 32), so its units can clear its words */
-    if (b64 < d.words) {
-      w.bits[d.word_off + b64] = 0;
-      w.cnt[d.word_off + b64] = 0;
-    }
-    const Blocks G(d);
-    if (b64 >= G.nb) continue;
-    const uint32_t b = (uint32_t)b64;
-    const At a(G, b);
-    const vp_ccl_pred p = pred_of<T>(d, select, s);
-    const T *in = (const T *)d.in;
-    const uint32_t x0 = 2 * a.bx;
+  const int64_t stride = (int64_t)blockDim.x * gridDim.x;
+  int64_t s = 0;
+  for (int64_t u0 = (int64_t)blockIdx.x * blockDim.x; u0 < g.total; u0 += stride) {
+    const int64_t u = u0 + threadIdx.x;
     uint32_t m = 0;
-    for (int lz = 0; lz < 2; lz++) {
-      const uint32_t z = 2 * a.bz + lz;
-      if (z >= d.D) break;
-      for (int ly = 0; ly < 2; ly++) {
-        const uint32_t y = 2 * a.by + ly;
-        if (y >= d.H) break;
-        const uint32_t row = (z * d.H + y) * d.W + x0;
-        const int k = lz * 4 + ly * 2;
-        if (Elem<T>::fg(p, in[row])) m |= 1u << k;
-        if (x0 + 1 < d.W && Elem<T>::fg(p, in[row + 1])) m |= 2u << k;
-      }
+    if (u < g.total) {
+      s = vp_bl_find(g.off, s, g.n, u);
+      m = init_unit<T>(g, select, w, s, u);
     }
-    w.mask[g.off[s] + b] = (uint8_t)m;
-    /* background blocks' words are never read */
-    if (m) w.parent[g.off[s] + b] = (u64)voxel_of(d, a, __ffs(m) - 1) << 32 | b;
+    if (threadIdx.x == 0) count = 0;
+    __syncthreads();
+    const unsigned slot = m ? atomicAdd(&count, 1u) : 0;
+    __syncthreads();
+    if (threadIdx.x == 0 && count) first = atomicAdd(w.nwork, (u64)count);
+    __syncthreads();
+    if (m) w.work[first + slot] = u;
   }
 }
+
+/* Over the foreground blocks of the worklist: s the sample, b the block.
+ * Merge and compress walk it instead of every unit: at 5 % foreground
+ * about one block in fifteen has work, and over all units each wave of
+ * threads waited for its slowest union chain (merge 88 us). */
+#define FOR_WORK(g, w)                                                              \
+  const int64_t count_ = (int64_t)*(w).nwork;                                       \
+  const int64_t stride_ = (int64_t)blockDim.x * gridDim.x;                          \
+  for (int64_t i_ = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i_ < count_;    \
+       i_ += stride_)
 
 /* Backward neighbours (dz, dy, dx) before (0, 0, 0) in C order: the nine
  * of the previous block plane and four of this one. */
 __global__ void __launch_bounds__(vp_bl_threads) k_bmerge(Grid g, BlockWs w) {
-  FOR_UNITS(g) {
-    s = vp_bl_find(g.off, s, g.n, u);
+  FOR_WORK(g, w) {
+    const int64_t u = w.work[i_];
+    const int64_t s = vp_bl_find(g.off, 0, g.n, u);
     const CclDesc &d = g.descs[s];
-    const int64_t b64 = u - g.off[s];
     const Blocks G(d);
-    if (b64 >= G.nb) continue;
-    const uint32_t b = (uint32_t)b64;
+    const uint32_t b = (uint32_t)(u - g.off[s]);
     const uint8_t *mask = w.mask + g.off[s];
     const uint32_t ma = mask[b];
-    if (!ma) continue;
     u64 *P = w.parent + g.off[s];
     const At a(G, b);
     /* the own root is found once and carried from union to union: a
      * neighbour whose root is the same costs one find, not two */
-    u64 ra = root_of(P, b);
+    u64 ra = find_halving(P, b);
 #pragma unroll
     for (int dz = -1; dz <= 0; dz++) {
       if (dz < 0 && a.bz == 0) continue;
@@ -181,7 +237,7 @@ __global__ void __launch_bounds__(vp_bl_threads) k_bmerge(Grid g, BlockWs w) {
           if (!(ma & vp_ccl_block_face(dz, dy, dx))) continue;
           const uint32_t nb = b + (uint32_t)(dz * (int32_t)G.BHW + dy * (int32_t)G.BW + dx);
           if (!vp_ccl_blocks_touch(ma, mask[nb], dz, dy, dx)) continue;
-          const u64 rb = root_of(P, nb);
+          const u64 rb = find_halving(P, nb);
           if (rb != ra) ra = unite_roots(P, ra, rb);
         }
       }
@@ -194,13 +250,11 @@ __global__ void __launch_bounds__(vp_bl_threads) k_bmerge(Grid g, BlockWs w) {
  * or the root: both on the path). Roots mark their key, the component's
  * first voxel; two roots may share a word, hence the atomics. */
 __global__ void __launch_bounds__(vp_bl_threads) k_bcompress(Grid g, BlockWs w) {
-  FOR_UNITS(g) {
-    s = vp_bl_find(g.off, s, g.n, u);
+  FOR_WORK(g, w) {
+    const int64_t u = w.work[i_];
+    const int64_t s = vp_bl_find(g.off, 0, g.n, u);
     const CclDesc &d = g.descs[s];
-    const int64_t b64 = u - g.off[s];
-    const Blocks G(d);
-    if (b64 >= G.nb || !w.mask[g.off[s] + b64]) continue;
-    const uint32_t b = (uint32_t)b64;
+    const uint32_t b = (uint32_t)(u - g.off[s]);
     u64 *P = w.parent + g.off[s];
     const u64 r = root_of(P, b);
     if ((uint32_t)r != b) {
@@ -295,6 +349,7 @@ __global__ void __launch_bounds__(vp_bl_threads)
 }
 
 #undef FOR_UNITS
+#undef FOR_WORK
 
 template <class T>
 vp_status run(const Grid &g, const int64_t *select, const BlockWs &w, int64_t cap, int64_t *sizes,
@@ -302,12 +357,17 @@ vp_status run(const Grid &g, const int64_t *select, const BlockWs &w, int64_t ca
   const unsigned blocks = vp_bl_blocks(g.total);
   /* init runs even on an empty batch: it clears the scan's last entry */
   const unsigned init_blocks = g.total > 0 ? blocks : 1;
+  cudaError_t e = cudaMemsetAsync(w.nwork, 0, sizeof *w.nwork, st);
+  if (e != cudaSuccess) return vp_cuda_status(e, "connected components: worklist count");
   k_binit<T><<<init_blocks, vp_bl_threads, 0, st>>>(g, select, w);
   if (g.total > 0) {
-    k_bmerge<<<blocks, vp_bl_threads, 0, st>>>(g, w);
-    k_bcompress<<<blocks, vp_bl_threads, 0, st>>>(g, w);
+    /* the worklist's length is known on the device only: enough threads
+     * for every block at once when few have work, looping otherwise */
+    const unsigned wblocks = blocks < 1024 ? blocks : 1024;
+    k_bmerge<<<wblocks, vp_bl_threads, 0, st>>>(g, w);
+    k_bcompress<<<wblocks, vp_bl_threads, 0, st>>>(g, w);
   }
-  cudaError_t e = cudaGetLastError();
+  e = cudaGetLastError();
   if (e != cudaSuccess) return vp_cuda_status(e, "connected components: block kernels");
   size_t sb = w.scratch_bytes;
   e = cub::DeviceScan::ExclusiveSum(w.scratch, sb, w.cnt, w.prefix, (int64_t)(w.words + 1), st);

@@ -134,6 +134,8 @@ struct BlockWs {
   int64_t words;
   void *scratch;
   size_t scratch_bytes;
+  int64_t *work;             /* units of the foreground blocks, in no particular order */
+  unsigned long long *nwork; /* how many (zeroed before init) */
 };
 
 /* Queues init, merge, compress, scan and final for the batch of g

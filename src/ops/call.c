@@ -301,6 +301,23 @@ static vp_status eager_stream(int device, vp_stream *out, int *owned) {
   return VP_OK;
 }
 
+/* The stream an eager call on `device` will run on, for its outputs'
+ * allocations (NULL: allocate the slow way, on the legacy stream). */
+static vp_stream alloc_stream_for(int device) {
+  if (device < 0) return NULL;
+  vp_stream st;
+  int owned;
+  if (vp_cuda_set_device(device) != VP_OK || eager_stream(device, &st, &owned) != VP_OK) {
+    vp_clear_error();
+    return NULL;
+  }
+  if (owned) {
+    vp_cuda_stream_destroy(st);
+    return NULL;
+  }
+  return st;
+}
+
 /* A pointwise chain's body, for run(): vp_pointwise_run over ctx's calls. */
 typedef struct chain_body {
   const vp_op_desc *const *ops;
@@ -386,8 +403,15 @@ vp_status vp_ops_call(const char *name, int64_t batch, vp_tensor *const *inputs,
   c.key = vp_op_eager_key(op, seed);
   c.device = device < 0 ? 0 : device;
 
+  /* outputs are allocated on the stream the call runs on, which run()
+   * synchronises; a call that fails first synchronises it here, before
+   * its outputs are freed */
+  const vp_stream ast = alloc_stream_for(device);
+  const vp_stream prev = vp_cuda_set_alloc_stream(ast);
   vp_status s = alloc_outputs(op, &c, outputs, device);
+  vp_cuda_set_alloc_stream(prev);
   if (s == VP_OK) s = run(op, &c, device);
+  if (s != VP_OK && ast) (void)vp_cuda_stream_sync(ast);
   vp_op_args_free(args);
   /* messages from the layers below (allocators, CUDA) do not know which
    * operator they served */
@@ -446,12 +470,18 @@ vp_status vp_ops_call_chain(int n, const char *const *names, const char *const *
     if (!spec) s = vp_fail(VP_ERR_NOMEM, "ops chain: out of host memory");
   }
   if (s == VP_OK) s = vp_pointwise_infer(ops, calls, n, spec);
-  if (s == VP_OK) s = alloc_from_spec(ops[n - 1], &calls[n - 1], spec, outputs, device, 0);
+  const vp_stream ast = s == VP_OK ? alloc_stream_for(device) : NULL;
+  if (s == VP_OK) {
+    const vp_stream prev = vp_cuda_set_alloc_stream(ast);
+    s = alloc_from_spec(ops[n - 1], &calls[n - 1], spec, outputs, device, 0);
+    vp_cuda_set_alloc_stream(prev);
+  }
   free(spec);
   if (s == VP_OK) {
     chain_body b = {ops, calls, n};
     s = run_body(ops[n - 1], &calls[n - 1], &b, device);
   }
+  if (s != VP_OK && ast) (void)vp_cuda_stream_sync(ast);
   for (int k = 0; k < n; k++) vp_op_args_free(args[k]);
   if (s != VP_OK)
     for (int64_t i = 0; i < batch; i++) {
