@@ -46,6 +46,25 @@ def main():
         rows.append((f"fn.warp_affine 1 sample -> {size[0]}^3",
                      timeit(lambda: voxpipe.fn.warp_affine(xs[0], **kw))))
     rows.append(("_as_tensor x8 (torch views)", timeit(lambda: [voxpipe._as_tensor(x[i]) for i in range(8)])))
+    # the intensity chain's call path on tiny and on real inputs: Python + C + CUDA API
+    # (tiny) against the kernel (real); torch's .half() for scale
+    for shape in ((4, 4, 4, 4), (4, 128, 128, 128)):
+        b = [torch.rand(shape, device="cuda") for _ in range(2)]
+        vb = [voxpipe._as_tensor(t) for t in b]
+        ops = [("brightness", {"factor": 1.1}), ("cast", {"dtype": "float16"})]
+        names = [n for n, _ in ops]
+        jss = [_args_json(n, k, None) for n, k in ops]
+        hs2 = [t._h for t in vb]
+        tag = "x".join(map(str, shape))
+        rows.append((f"torch .half() x2 {tag}", timeit(lambda: [t.half() for t in b])))
+        rows.append((f"fn_chain torch inputs {tag}", timeit(lambda: voxpipe.fn_chain(b, ops))))
+        rows.append((f"fn_chain voxpipe inputs {tag}", timeit(lambda: voxpipe.fn_chain(vb, ops))))
+        rows.append((f"_C.ops_call_chain {tag}",
+                     timeit(lambda: _C.ops_call_chain(names, jss, hs2, 2, 0))))
+    bc = [torch.rand((4, 4, 4, 4)) for _ in range(2)]
+    rows.append(("fn_chain CPU 4^3 (no CUDA at all)",
+                 timeit(lambda: voxpipe.fn_chain(bc, [("brightness", {"factor": 1.1}),
+                                                      ("cast", {"dtype": "float16"})]))))
     rows.append(("torch.cuda.synchronize alone", timeit(lambda: None)))
     for r in rows:
         print(f"| {r[0]} | {r[1]:.3f} ms |")

@@ -226,7 +226,10 @@ vp_status layout_of(const int64_t (*shapes)[3], int64_t n, Layout *L) {
   L->block_units = units;
   size_t at = 0;
   L->table = at;
-  at += align_up((size_t)(n + 1) * sizeof(int64_t) + (size_t)n * sizeof(CclDesc));
+  /* the table: unit offsets, descriptors, then the block path's worklist
+   * count (zero in the upload, so it needs no memset) */
+  L->nwork = at + ((size_t)(n + 1) * sizeof(int64_t) + (size_t)n * sizeof(CclDesc) + 7) / 8 * 8;
+  at += align_up(L->nwork + sizeof(unsigned long long) - at);
   L->bits = at;
   at += align_up((size_t)(words + 1) * sizeof(uint32_t));
   L->cnt = at;
@@ -248,8 +251,6 @@ vp_status layout_of(const int64_t (*shapes)[3], int64_t n, Layout *L) {
   at += align_up((size_t)units);
   L->work = at;
   at += align_up((size_t)units * sizeof(int64_t));
-  L->nwork = at;
-  at += align_up(sizeof(unsigned long long));
   L->total = at;
   return VP_OK;
 }
@@ -327,8 +328,8 @@ extern "C" vp_status vp_cuda_ccl_label(const vp_ccl_gpu_sample *samples, int64_t
 
   /* the table: unit offsets (voxels or blocks), then descriptors */
   const size_t off_bytes = (size_t)(n + 1) * sizeof(int64_t);
-  const size_t table_bytes = off_bytes + (size_t)n * sizeof(CclDesc);
-  char *host = (char *)malloc(table_bytes);
+  const size_t table_bytes = L.nwork - L.table + sizeof(unsigned long long);
+  char *host = (char *)calloc(1, table_bytes); /* the worklist count starts at 0 */
   if (!host) return vp_fail(VP_ERR_NOMEM, "%s: out of host memory", who);
   int64_t *off = (int64_t *)host;
   CclDesc *descs = (CclDesc *)(host + off_bytes);

@@ -357,8 +357,6 @@ vp_status run(const Grid &g, const int64_t *select, const BlockWs &w, int64_t ca
   const unsigned blocks = vp_bl_blocks(g.total);
   /* init runs even on an empty batch: it clears the scan's last entry */
   const unsigned init_blocks = g.total > 0 ? blocks : 1;
-  cudaError_t e = cudaMemsetAsync(w.nwork, 0, sizeof *w.nwork, st);
-  if (e != cudaSuccess) return vp_cuda_status(e, "connected components: worklist count");
   k_binit<T><<<init_blocks, vp_bl_threads, 0, st>>>(g, select, w);
   if (g.total > 0) {
     /* the worklist's length is known on the device only: enough threads
@@ -367,7 +365,7 @@ vp_status run(const Grid &g, const int64_t *select, const BlockWs &w, int64_t ca
     k_bmerge<<<wblocks, vp_bl_threads, 0, st>>>(g, w);
     k_bcompress<<<wblocks, vp_bl_threads, 0, st>>>(g, w);
   }
-  e = cudaGetLastError();
+  cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return vp_cuda_status(e, "connected components: block kernels");
   size_t sb = w.scratch_bytes;
   e = cub::DeviceScan::ExclusiveSum(w.scratch, sb, w.cnt, w.prefix, (int64_t)(w.words + 1), st);

@@ -135,7 +135,7 @@ struct BlockWs {
   void *scratch;
   size_t scratch_bytes;
   int64_t *work;             /* units of the foreground blocks, in no particular order */
-  unsigned long long *nwork; /* how many (zeroed before init) */
+  unsigned long long *nwork; /* how many (0 when init starts: uploaded with the table) */
 };
 
 /* Queues init, merge, compress, scan and final for the batch of g

@@ -302,7 +302,7 @@ __device__ void block_reduce(vp_pw_stats &a) {
 /* Statistics of step j's input over chunks of VP_PW_CHUNK elements: the
  * steps before j on the fly, one partial per chunk. */
 template <int M, int LITE>
-__global__ void __launch_bounds__(kThreads) reduce_kernel(const __grid_constant__ Launch L) {
+__global__ void __launch_bounds__(kThreads, LITE == kLite ? 3 : 1) reduce_kernel(const __grid_constant__ Launch L) {
   extern __shared__ vp_pw_step sh[];
   const vp_pw_sample *samples = samples_of(L);
   const vp_pw_step *table = table_of(L);

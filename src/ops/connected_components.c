@@ -163,13 +163,17 @@ static vp_status run_gpu_body(const vp_op_call *c, vp_ccl_gpu_sample *cs, int64_
   char *buf = NULL;
   VP_TRY(vp_cuda_malloc_async((void **)&buf, head_al + ws, s, "connected_components"));
   int64_t *counts = (int64_t *)buf, *sizes = counts + n, *boxes = sizes + n * k;
+  /* one sample: its count straight into its output (a copy fewer) */
+  const int direct = n == 1;
   vp_ccl_gpu_stats stats = {k, sizes, boxes};
-  vp_status st = vp_cuda_ccl_label(cs, n, c->in[0][0]->dtype, &p, NULL, counts, &stats,
-                                   buf + head_al, ws, c->stream);
+  vp_status st =
+      vp_cuda_ccl_label(cs, n, c->in[0][0]->dtype, &p, NULL, direct ? c->out[1][0]->data : counts,
+                        &stats, buf + head_al, ws, c->stream);
   cudaError_t e = cudaSuccess;
   for (int64_t i = 0; st == VP_OK && e == cudaSuccess && i < n; i++) {
-    e = cudaMemcpyAsync(c->out[1][i]->data, counts + i, sizeof *counts, cudaMemcpyDeviceToDevice,
-                        s);
+    if (!direct)
+      e = cudaMemcpyAsync(c->out[1][i]->data, counts + i, sizeof *counts,
+                          cudaMemcpyDeviceToDevice, s);
     if (k == 0 || e != cudaSuccess) continue;
     e = cudaMemcpyAsync(c->out[2][i]->data, sizes + i * k, (size_t)k * sizeof *sizes,
                         cudaMemcpyDeviceToDevice, s);
