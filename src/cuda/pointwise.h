@@ -177,7 +177,7 @@ VP_HD void vp_pw_resolve(vp_pw_step *s, const vp_pw_stats *st, vp_pw_step *next)
 VP_HD void vp_pw_gauss_z(const vp_pw_step *s, int64_t e0, int cnt, float z[4]) {
   if ((e0 & 3) == 0) {
     vp_u32x4 r = vp_rng_draw(s->key, s->iteration, s->sample, (uint64_t)e0 >> 2);
-    vp_f32x2 a = vp_normal2f(r.v[0], r.v[1]), b = vp_normal2f(r.v[2], r.v[3]);
+    vp_f32x2 a = vp_normal2f_fast(r.v[0], r.v[1]), b = vp_normal2f_fast(r.v[2], r.v[3]);
     z[0] = a.x;
     z[1] = a.y;
     z[2] = b.x;
@@ -188,7 +188,7 @@ VP_HD void vp_pw_gauss_z(const vp_pw_step *s, int64_t e0, int cnt, float z[4]) {
     uint64_t e = (uint64_t)(e0 + k);
     vp_u32x4 r = vp_rng_draw(s->key, s->iteration, s->sample, e >> 2);
     int hi = (e & 3) >= 2;
-    vp_f32x2 a = vp_normal2f(r.v[hi ? 2 : 0], r.v[hi ? 3 : 1]);
+    vp_f32x2 a = vp_normal2f_fast(r.v[hi ? 2 : 0], r.v[hi ? 3 : 1]);
     z[k] = (e & 1) ? a.y : a.x;
   }
 }
@@ -200,7 +200,7 @@ VP_HD void vp_pw_rician_z(const vp_pw_step *s, int64_t e0, int cnt, float z1[4],
   for (int k = 0; k < cnt; k++) {
     uint64_t e = (uint64_t)(e0 + k);
     vp_u32x4 r = vp_rng_draw(s->key, s->iteration, s->sample, e >> 1);
-    vp_f32x2 a = (e & 1) ? vp_normal2f(r.v[2], r.v[3]) : vp_normal2f(r.v[0], r.v[1]);
+    vp_f32x2 a = (e & 1) ? vp_normal2f_fast(r.v[2], r.v[3]) : vp_normal2f_fast(r.v[0], r.v[1]);
     z1[k] = a.x;
     z2[k] = a.y;
   }
