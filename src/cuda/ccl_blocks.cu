@@ -200,11 +200,10 @@ __global__ void __launch_bounds__(vp_bl_threads) k_binit(Grid g, const int64_t *
  * Merge and compress walk it instead of every unit: at 5 % foreground
  * about one block in fifteen has work, and over all units each wave of
  * threads waited for its slowest union chain (merge 88 us). */
-#define FOR_WORK(g, w)                                                              \
-  const int64_t count_ = (int64_t)*(w).nwork;                                       \
-  const int64_t stride_ = (int64_t)blockDim.x * gridDim.x;                          \
-  for (int64_t i_ = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i_ < count_;    \
-       i_ += stride_)
+#define FOR_WORK(g, w)                                     \
+  const int64_t count_ = (int64_t) * (w).nwork;            \
+  const int64_t stride_ = (int64_t)blockDim.x * gridDim.x; \
+  for (int64_t i_ = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i_ < count_; i_ += stride_)
 
 /* Merge: one thread per (foreground block, backward neighbour), the 13
  * neighbours (dz, dy, dx) before (0, 0, 0) in C order numbered 0..12 (the

@@ -236,78 +236,73 @@ VP_HD float vp_pw_round_f(float v, int t) {
 /* One step on cnt (<= 4) values of elements e0.. of the sample, in float
  * (vp_pw_apply_f, from f[]) or double (vp_pw_apply_d, from p[]): one body,
  * written once, for both. */
-#define VP_PW_DEFINE_APPLY(SUF, T, PAR, POW, SQRT, ROUND)                                      \
-  /* the affine formula on one value, parameters a[0..6] = PAR[0..6] (the GPU                   \
-   * keeps them in registers across a thread's values) */                                     \
-  VP_HD T vp_pw_affine1_##SUF(T x, const T *a) {                                               \
-    x = x < a[3] ? a[3] : (x > a[4] ? a[4] : x);                                               \
-    x = (x - a[0]) * a[1] + a[2];                                                              \
-    return x < a[5] ? a[5] : (x > a[6] ? a[6] : x);                                            \
-  }                                                                                            \
-  VP_HD void vp_pw_affine_##SUF(const vp_pw_step *s, T *v, int64_t e0, int cnt) {              \
-    T a[7];                                                                                    \
-    for (int q = 0; q < 7; q++) a[q] = (T)s->PAR[q];                                           \
-    for (int k = 0; k < 4; k++) {                                                              \
-      if (k >= cnt) break;                                                                     \
-      if (s->mask_mode && !vp_pw_inside(s, e0 + k)) {                                          \
-        if (s->mask_mode == VP_PW_MASK_ZERO) v[k] = 0;                                         \
-        continue;                                                                              \
-      }                                                                                        \
-      if (s->keep_zero && v[k] == 0) continue;                                                 \
-      v[k] = vp_pw_affine1_##SUF(v[k], a);                                                     \
-    }                                                                                          \
-  }                                                                                            \
-  VP_HD void vp_pw_round_all_##SUF(const vp_pw_step *s, T *v, int cnt) {                       \
-    if (s->out != VP_PW_NO_ROUND)                                                              \
-      for (int k = 0; k < 4; k++)                                                              \
-        if (k < cnt) v[k] = ROUND(v[k], s->out);                                               \
-  }                                                                                            \
-  VP_HD void vp_pw_gaussian_##SUF(const vp_pw_step *s, T *v, int64_t e0, int cnt) {           \
-    float z[4];                                                                                \
-    vp_pw_gauss_z(s, e0, cnt, z);                                                              \
-    for (int k = 0; k < 4; k++)                                                                \
-      if (k < cnt) v[k] = v[k] + ((T)s->PAR[0] + (T)s->PAR[1] * (T)z[k]);                      \
-  }                                                                                            \
-  /* identity and affine steps only (NOISE: and gaussian noise): the GPU's                     \
-   * kernels for chains without the other kinds, free of their registers */                   \
-  VP_HD void vp_pw_apply_lite_##SUF(const vp_pw_step *s, T *v, int64_t e0, int cnt,            \
-                                    int noise) {                                               \
-    if (s->kind == VP_PWK_AFFINE)                                                              \
-      vp_pw_affine_##SUF(s, v, e0, cnt);                                                       \
-    else if (noise && s->kind == VP_PWK_GAUSSIAN)                                              \
-      vp_pw_gaussian_##SUF(s, v, e0, cnt);                                                     \
-    vp_pw_round_all_##SUF(s, v, cnt);                                                          \
-  }                                                                                            \
-  VP_HD void vp_pw_apply_##SUF(const vp_pw_step *s, T *v, int64_t e0, int cnt) {               \
-    switch (s->kind) {                                                                         \
-      case VP_PWK_AFFINE:                                                                      \
-        vp_pw_affine_##SUF(s, v, e0, cnt);                                                     \
-        break;                                                                                 \
-      case VP_PWK_GAMMA:                                                                       \
-        for (int k = 0; k < 4; k++) {                                                          \
-          if (k >= cnt) break;                                                                 \
-          T u = (T)s->PAR[0] * v[k];                                                           \
-          T w = POW((u - (T)s->PAR[1]) / (T)s->PAR[2], (T)s->PAR[4]);                          \
-          v[k] = (T)s->PAR[0] * (w * (T)s->PAR[3] + (T)s->PAR[1]);                             \
-        }                                                                                      \
-        break;                                                                                 \
-      case VP_PWK_GAUSSIAN:                                                                    \
-        vp_pw_gaussian_##SUF(s, v, e0, cnt);                                                   \
-        break;                                                                                 \
-      case VP_PWK_RICIAN: {                                                                    \
-        float z1[4], z2[4];                                                                    \
-        vp_pw_rician_z(s, e0, cnt, z1, z2);                                                    \
-        for (int k = 0; k < 4; k++) {                                                          \
-          if (k >= cnt) break;                                                                 \
-          T re = v[k] + ((T)s->PAR[0] + (T)s->PAR[1] * (T)z1[k]);                              \
-          T im = (T)s->PAR[0] + (T)s->PAR[1] * (T)z2[k];                                       \
-          v[k] = SQRT(re * re + im * im);                                                      \
-        }                                                                                      \
-        break;                                                                                 \
-      }                                                                                        \
-      default: break;                                                                          \
-    }                                                                                          \
-    vp_pw_round_all_##SUF(s, v, cnt);                                                          \
+#define VP_PW_DEFINE_APPLY(SUF, T, PAR, POW, SQRT, ROUND)                                        \
+  /* the affine formula on one value, parameters a[0..6] = PAR[0..6] (the GPU                    \
+   * keeps them in registers across a thread's values) */                                        \
+  VP_HD T vp_pw_affine1_##SUF(T x, const T *a) {                                                 \
+    x = x < a[3] ? a[3] : (x > a[4] ? a[4] : x);                                                 \
+    x = (x - a[0]) * a[1] + a[2];                                                                \
+    return x < a[5] ? a[5] : (x > a[6] ? a[6] : x);                                              \
+  }                                                                                              \
+  VP_HD void vp_pw_affine_##SUF(const vp_pw_step *s, T *v, int64_t e0, int cnt) {                \
+    T a[7];                                                                                      \
+    for (int q = 0; q < 7; q++) a[q] = (T)s->PAR[q];                                             \
+    for (int k = 0; k < 4; k++) {                                                                \
+      if (k >= cnt) break;                                                                       \
+      if (s->mask_mode && !vp_pw_inside(s, e0 + k)) {                                            \
+        if (s->mask_mode == VP_PW_MASK_ZERO) v[k] = 0;                                           \
+        continue;                                                                                \
+      }                                                                                          \
+      if (s->keep_zero && v[k] == 0) continue;                                                   \
+      v[k] = vp_pw_affine1_##SUF(v[k], a);                                                       \
+    }                                                                                            \
+  }                                                                                              \
+  VP_HD void vp_pw_round_all_##SUF(const vp_pw_step *s, T *v, int cnt) {                         \
+    if (s->out != VP_PW_NO_ROUND)                                                                \
+      for (int k = 0; k < 4; k++)                                                                \
+        if (k < cnt) v[k] = ROUND(v[k], s->out);                                                 \
+  }                                                                                              \
+  VP_HD void vp_pw_gaussian_##SUF(const vp_pw_step *s, T *v, int64_t e0, int cnt) {              \
+    float z[4];                                                                                  \
+    vp_pw_gauss_z(s, e0, cnt, z);                                                                \
+    for (int k = 0; k < 4; k++)                                                                  \
+      if (k < cnt) v[k] = v[k] + ((T)s->PAR[0] + (T)s->PAR[1] * (T)z[k]);                        \
+  }                                                                                              \
+  /* identity and affine steps only (NOISE: and gaussian noise): the GPU's                       \
+   * kernels for chains without the other kinds, free of their registers */                      \
+  VP_HD void vp_pw_apply_lite_##SUF(const vp_pw_step *s, T *v, int64_t e0, int cnt, int noise) { \
+    if (s->kind == VP_PWK_AFFINE)                                                                \
+      vp_pw_affine_##SUF(s, v, e0, cnt);                                                         \
+    else if (noise && s->kind == VP_PWK_GAUSSIAN)                                                \
+      vp_pw_gaussian_##SUF(s, v, e0, cnt);                                                       \
+    vp_pw_round_all_##SUF(s, v, cnt);                                                            \
+  }                                                                                              \
+  VP_HD void vp_pw_apply_##SUF(const vp_pw_step *s, T *v, int64_t e0, int cnt) {                 \
+    switch (s->kind) {                                                                           \
+      case VP_PWK_AFFINE: vp_pw_affine_##SUF(s, v, e0, cnt); break;                              \
+      case VP_PWK_GAMMA:                                                                         \
+        for (int k = 0; k < 4; k++) {                                                            \
+          if (k >= cnt) break;                                                                   \
+          T u = (T)s->PAR[0] * v[k];                                                             \
+          T w = POW((u - (T)s->PAR[1]) / (T)s->PAR[2], (T)s->PAR[4]);                            \
+          v[k] = (T)s->PAR[0] * (w * (T)s->PAR[3] + (T)s->PAR[1]);                               \
+        }                                                                                        \
+        break;                                                                                   \
+      case VP_PWK_GAUSSIAN: vp_pw_gaussian_##SUF(s, v, e0, cnt); break;                          \
+      case VP_PWK_RICIAN: {                                                                      \
+        float z1[4], z2[4];                                                                      \
+        vp_pw_rician_z(s, e0, cnt, z1, z2);                                                      \
+        for (int k = 0; k < 4; k++) {                                                            \
+          if (k >= cnt) break;                                                                   \
+          T re = v[k] + ((T)s->PAR[0] + (T)s->PAR[1] * (T)z1[k]);                                \
+          T im = (T)s->PAR[0] + (T)s->PAR[1] * (T)z2[k];                                         \
+          v[k] = SQRT(re * re + im * im);                                                        \
+        }                                                                                        \
+        break;                                                                                   \
+      }                                                                                          \
+      default: break;                                                                            \
+    }                                                                                            \
+    vp_pw_round_all_##SUF(s, v, cnt);                                                            \
   }
 
 VP_PW_DEFINE_APPLY(f, float, f, powf, sqrtf, vp_pw_round_f)

@@ -172,8 +172,8 @@ static vp_status run_gpu_body(const vp_op_call *c, vp_ccl_gpu_sample *cs, int64_
   cudaError_t e = cudaSuccess;
   for (int64_t i = 0; st == VP_OK && e == cudaSuccess && i < n; i++) {
     if (!direct)
-      e = cudaMemcpyAsync(c->out[1][i]->data, counts + i, sizeof *counts,
-                          cudaMemcpyDeviceToDevice, s);
+      e = cudaMemcpyAsync(c->out[1][i]->data, counts + i, sizeof *counts, cudaMemcpyDeviceToDevice,
+                          s);
     if (k == 0 || e != cudaSuccess) continue;
     e = cudaMemcpyAsync(c->out[2][i]->data, sizes + i * k, (size_t)k * sizeof *sizes,
                         cudaMemcpyDeviceToDevice, s);
