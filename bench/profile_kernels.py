@@ -49,8 +49,10 @@ def main():
             xs, size=[128, 160, 160], interp="cubic"),
         "resize antialias 8x -> 64x96x96": lambda: voxpipe.fn.resize(
             xs, size=[64, 96, 96], antialias="triangle"),
-        "connected_components 155x240x240 blobs": lambda: voxpipe.fn.connected_components(
-            voxpipe._as_tensor(lab), connectivity=6),
+        "connected_components 155x240x240 blobs, 26-connected (the bench's)": lambda:
+            voxpipe.fn.connected_components(voxpipe._as_tensor(lab), connectivity=26),
+        "connected_components 155x240x240 blobs, 6-connected (the biased crop's)": lambda:
+            voxpipe.fn.connected_components(voxpipe._as_tensor(lab), connectivity=6),
         "gaussian_blur 2x4x128^3 sigma 1": lambda: voxpipe.fn.gaussian_blur(ss, sigma=[1.0]),
         "chain noise+brightness+contrast+cast 2x4x128^3": lambda: voxpipe.fn.chain(
             ss, [("gaussian_noise", {"stddev": 0.1}), ("brightness", {"factor": 1.1}),

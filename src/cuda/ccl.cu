@@ -211,7 +211,8 @@ int64_t block_units_of(const int64_t sh[3]) {
 
 vp_status layout_of(const int64_t (*shapes)[3], int64_t n, Layout *L) {
   const char *who = "connected components (GPU)";
-  if (n < 0) return vp_fail(VP_ERR_INVALID_ARG, "%s: batch size %lld is negative", who, (long long)n);
+  if (n < 0)
+    return vp_fail(VP_ERR_INVALID_ARG, "%s: batch size %lld is negative", who, (long long)n);
   if (n > 0 && !shapes) return vp_fail(VP_ERR_INVALID_ARG, "%s: shapes are NULL", who);
   vp_ccl_params any = {};
   any.connectivity = 26;
@@ -333,7 +334,8 @@ extern "C" vp_status vp_cuda_ccl_label(const vp_ccl_gpu_sample *samples, int64_t
   if (!host) return vp_fail(VP_ERR_NOMEM, "%s: out of host memory", who);
   int64_t *off = (int64_t *)host;
   CclDesc *descs = (CclDesc *)(host + off_bytes);
-  const vp_ccl_pred pred = vp_ccl_pred_of(p->select != 0, p->select ? p->select_value : p->background);
+  const vp_ccl_pred pred =
+      vp_ccl_pred_of(p->select != 0, p->select ? p->select_value : p->background);
   int64_t word = 0, unit = 0;
   for (int64_t i = 0; i < n; i++) {
     const int64_t *sh = samples[i].shape;

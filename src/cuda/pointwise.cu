@@ -243,8 +243,12 @@ __device__ __forceinline__ void apply_range(const vp_pw_sample &sm, const vp_pw_
   }
 }
 
+/* Blocks per SM asked of the register allocator: lite kernels at 64
+ * registers (4 blocks; at 80 the loads in flight were too few), noise at 80
+ * (3 blocks; unbounded it took 118 and ran slower). */
 template <int M, int LITE>
-__global__ void __launch_bounds__(kThreads, LITE == kLite ? 4 : (LITE == kNoise ? 3 : 1)) apply_kernel(const __grid_constant__ Launch L) {
+__global__ void __launch_bounds__(kThreads, LITE == kLite ? 4 : (LITE == kNoise ? 3 : 1))
+    apply_kernel(const __grid_constant__ Launch L) {
   extern __shared__ vp_pw_step sh[];
   const vp_pw_sample *samples = samples_of(L);
   const vp_pw_step *table = table_of(L);
@@ -302,7 +306,8 @@ __device__ void block_reduce(vp_pw_stats &a) {
 /* Statistics of step j's input over chunks of VP_PW_CHUNK elements: the
  * steps before j on the fly, one partial per chunk. */
 template <int M, int LITE>
-__global__ void __launch_bounds__(kThreads, LITE == kLite ? 3 : 1) reduce_kernel(const __grid_constant__ Launch L) {
+__global__ void __launch_bounds__(kThreads, LITE == kLite ? 3 : 1)
+    reduce_kernel(const __grid_constant__ Launch L) {
   extern __shared__ vp_pw_step sh[];
   const vp_pw_sample *samples = samples_of(L);
   const vp_pw_step *table = table_of(L);
