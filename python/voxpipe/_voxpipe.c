@@ -170,6 +170,7 @@ static PyObject *py_from_dlpack(PyObject *self, PyObject *cap) {
 /* wrap_ptr's deleter: drops the owner, from whichever thread releases the
  * tensor last (an executor worker, say), so it takes the GIL. */
 static void owner_release(void *owner) {
+  if (!Py_IsInitialized()) return; /* after interpreter exit the owner is gone anyway */
   PyGILState_STATE g = PyGILState_Ensure();
   Py_DECREF((PyObject *)owner);
   PyGILState_Release(g);
