@@ -7,7 +7,6 @@ connectivity with per-kernel device times, (4) warp_affine's eager time against 
 """
 import collections
 import os
-import statistics
 import sys
 import time
 
@@ -19,19 +18,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import voxpipe  # noqa: E402
 from voxpipe import _C  # noqa: E402
-from voxpipe._tensor import Tensor  # noqa: E402
-
-
-def timeit(fn, reps=50):
-    fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts) * 1e3
+from eager_overhead import timeit  # noqa: E402  (the same median-of-synchronised-calls)
 
 
 def host_us(fn, reps=2000):
