@@ -5,20 +5,18 @@ connectivity with per-kernel device times, (4) warp_affine's eager time against 
 
     python3 bench/eager_diag.py
 """
-import collections
 import os
 import sys
 import time
 
 import torch
-from torch.profiler import ProfilerActivity, profile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import voxpipe  # noqa: E402
 from voxpipe import _C  # noqa: E402
-from eager_overhead import timeit  # noqa: E402  (the same median-of-synchronised-calls)
+from eager_overhead import kernels, timeit  # noqa: E402  (shared with the other diagnostics)
 
 
 def host_us(fn, reps=2000):
@@ -27,25 +25,6 @@ def host_us(fn, reps=2000):
     for _ in range(reps):
         fn()
     return (time.perf_counter() - t0) / reps * 1e6
-
-
-def kernels(fn, reps=5):
-    fn()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
-        for _ in range(reps):
-            fn()
-        torch.cuda.synchronize()
-    tot = collections.defaultdict(float)
-    api = collections.defaultdict(float)
-    for ev in prof.events():
-        if ev.device_type == torch.autograd.DeviceType.CUDA:
-            tot[ev.name[:60]] += ev.device_time_total
-        elif ev.name.startswith("cuda"):
-            api[ev.name] += ev.cpu_time_total
-    ks = ", ".join(f"{k} {v / reps:.1f}" for k, v in sorted(tot.items(), key=lambda kv: -kv[1]))
-    aa = ", ".join(f"{k} {v / reps:.1f}" for k, v in sorted(api.items(), key=lambda kv: -kv[1])[:6])
-    return sum(tot.values()) / reps, ks, aa
 
 
 def report(name, fn):

@@ -5,12 +5,14 @@ runtime calls per call from torch.profiler.
 
     python3 bench/eager_overhead.py
 """
+import collections
 import os
 import statistics
 import sys
 import time
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "python"))
@@ -29,6 +31,25 @@ def timeit(fn, reps=50):
         torch.cuda.synchronize()
         ts.append(time.perf_counter() - t0)
     return statistics.median(ts) * 1e3
+
+
+def kernels(fn, reps=5):
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
+        for _ in range(reps):
+            fn()
+        torch.cuda.synchronize()
+    tot = collections.defaultdict(float)
+    api = collections.defaultdict(float)
+    for ev in prof.events():
+        if ev.device_type == torch.autograd.DeviceType.CUDA:
+            tot[ev.name[:60]] += ev.device_time_total
+        elif ev.name.startswith("cuda"):
+            api[ev.name] += ev.cpu_time_total
+    ks = ", ".join(f"{k} {v / reps:.1f}" for k, v in sorted(tot.items(), key=lambda kv: -kv[1]))
+    aa = ", ".join(f"{k} {v / reps:.1f}" for k, v in sorted(api.items(), key=lambda kv: -kv[1])[:6])
+    return sum(tot.values()) / reps, ks, aa
 
 
 def main():
@@ -67,7 +88,6 @@ def main():
     rows.append(("torch.cuda.synchronize alone", timeit(lambda: None)))
     for r in rows:
         print(f"| {r[0]} | {r[1]:.3f} ms |")
-    from torch.profiler import ProfilerActivity, profile
     kw = dict(matrix=M, size=[2, 2, 2], interp="linear", border="constant")
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         for _ in range(20):

@@ -262,6 +262,24 @@ VP_API void vp_free(void *p);
  * outputs[k * batch + i] receive new tensors (released by the caller). */
 VP_API vp_status vp_ops_call(const char *name, int64_t batch, vp_tensor *const *inputs,
                              const char *args_json, uint64_t seed, vp_tensor **outputs);
+/* An argument given as values instead of JSON text, for callers that hold
+ * numbers already (bindings): the same checks and messages as args_json,
+ * without printing and parsing every number. */
+#define VP_ARG_ITEM_LIST 1u    /* the value (each sample's) is a list, not one number */
+#define VP_ARG_ITEM_INTEGER 2u /* every number was written as an integer */
+#define VP_ARG_ITEM_BOOL 4u    /* the value is true (1) or false (0) */
+typedef struct vp_arg_item {
+  const char *name;     /* the argument */
+  const char *string;   /* enum and dtype arguments: the name given; NULL otherwise */
+  const double *values; /* the numbers, sample after sample when per sample */
+  const int32_t *lens;  /* per sample: `batch` counts, sample i's values; NULL: one value */
+  int32_t len;          /* not per sample: the count of values */
+  uint32_t flags;       /* VP_ARG_ITEM_* */
+} vp_arg_item;
+/* vp_ops_call with n argument items (absent arguments take their defaults). */
+VP_API vp_status vp_ops_call_items(const char *name, int64_t batch, vp_tensor *const *inputs,
+                                   const vp_arg_item *args, int n, uint64_t seed,
+                                   vp_tensor **outputs);
 /* Runs n pointwise operators (cast, clamp, brightness, contrast, gamma,
  * gaussian_noise, normalize, ...) one after the other on a batch as ONE
  * pass over the voxels (plus a read-only pass for each statistic a stage
@@ -271,6 +289,12 @@ VP_API vp_status vp_ops_call(const char *name, int64_t batch, vp_tensor *const *
 VP_API vp_status vp_ops_call_chain(int n, const char *const *names, const char *const *args_json,
                                    int64_t batch, vp_tensor *const *inputs, uint64_t seed,
                                    vp_tensor **outputs);
+/* vp_ops_call_chain with argument items: op k has nitems[k] of them at
+ * items[k] (NULL when nitems[k] is 0). */
+VP_API vp_status vp_ops_call_chain_items(int n, const char *const *names,
+                                         const vp_arg_item *const *items, const int *nitems,
+                                         int64_t batch, vp_tensor *const *inputs, uint64_t seed,
+                                         vp_tensor **outputs);
 
 /* ------------------------------------------------------------------ */
 /* Datasets: which files make a case, in which order, for which shard  */

@@ -7,6 +7,7 @@
 #include <dlpack/dlpack.h>
 #include <string.h>
 
+#include "_argitems.h"
 #include "voxpipe.h"
 
 #define TENSOR_CAPSULE "voxpipe.tensor"
@@ -381,68 +382,118 @@ static PyObject *list_of(vp_tensor **out, Py_ssize_t n) {
 
 /* ops_call(name, inputs: list of handles (input k of sample i at k*batch+i),
  *          batch, args_json, seed, num_outputs) -> list of handles */
+/* Raised when an argument dict holds a value the items path does not take:
+ * the Python layer then sends JSON. */
+static PyObject *NeedsJson;
+
+/* args: None, JSON text, or a dict (-> items). 0 ok, -1 error raised. */
+static int args_of(PyObject *args, Py_ssize_t batch, const char **json, argitems *it, int *items) {
+  *json = NULL;
+  *items = 0;
+  if (args == Py_None) return 0;
+  if (PyUnicode_Check(args)) {
+    *json = PyUnicode_AsUTF8AndSize(args, NULL);
+    return *json ? 0 : -1;
+  }
+  int r = argitems_from_dict(it, args, batch);
+  if (r == 0) *items = 1;
+  if (r == 1) PyErr_SetString(NeedsJson, "these arguments need the JSON form");
+  return r == 0 ? 0 : -1;
+}
+
 static PyObject *py_ops_call(PyObject *self, PyObject *args) {
-  const char *name, *json;
-  PyObject *inputs;
+  const char *name;
+  PyObject *inputs, *cargs;
   Py_ssize_t batch, nout;
   unsigned long long seed;
-  if (!PyArg_ParseTuple(args, "sOnzKn", &name, &inputs, &batch, &json, &seed, &nout)) return NULL;
+  if (!PyArg_ParseTuple(args, "sOnOKn", &name, &inputs, &batch, &cargs, &seed, &nout)) return NULL;
   if (batch < 1 || nout < 0 || nout > 64) {
     PyErr_SetString(PyExc_ValueError, "ops_call: bad batch or output count");
     return NULL;
   }
+  const char *json;
+  int use_items;
+  argitems it;
+  memset(&it, 0, sizeof it);
+  if (args_of(cargs, batch, &json, &it, &use_items)) {
+    argitems_free(&it);
+    return NULL;
+  }
   Py_ssize_t nin;
   vp_tensor **in = tensors_of(inputs, &nin, "inputs must be a sequence of tensors");
-  if (!in) return NULL;
-  vp_tensor **out = PyMem_Calloc((size_t)(nout * batch) + 1, sizeof *out);
+  vp_tensor **out = in ? PyMem_Calloc((size_t)(nout * batch) + 1, sizeof *out) : NULL;
   if (!out) {
     PyMem_Free(in);
-    return PyErr_NoMemory();
+    argitems_free(&it);
+    return in ? PyErr_NoMemory() : NULL;
   }
   vp_status s;
-  Py_BEGIN_ALLOW_THREADS s = vp_ops_call(name, batch, in, json, seed, out);
+  Py_BEGIN_ALLOW_THREADS s = use_items
+                                 ? vp_ops_call_items(name, batch, in, it.items, it.n, seed, out)
+                                 : vp_ops_call(name, batch, in, json, seed, out);
   Py_END_ALLOW_THREADS PyMem_Free(in);
+  argitems_free(&it);
   PyObject *l = s == VP_OK ? list_of(out, nout * batch) : raise_status(s);
   PyMem_Free(out);
   return l;
 }
 
 static PyObject *py_ops_call_chain(PyObject *self, PyObject *args) {
-  PyObject *names, *jsons, *inputs;
+  PyObject *names, *cargs, *inputs;
   Py_ssize_t batch;
   unsigned long long seed;
-  if (!PyArg_ParseTuple(args, "OOOnK", &names, &jsons, &inputs, &batch, &seed)) return NULL;
-  if (!PyList_Check(names) || !PyList_Check(jsons) || PyList_Size(names) != PyList_Size(jsons) ||
+  if (!PyArg_ParseTuple(args, "OOOnK", &names, &cargs, &inputs, &batch, &seed)) return NULL;
+  if (!PyList_Check(names) || !PyList_Check(cargs) || PyList_Size(names) != PyList_Size(cargs) ||
       PyList_Size(names) < 1 || PyList_Size(names) > 64 || batch < 1) {
     PyErr_SetString(PyExc_ValueError, "ops_call_chain: names and args must be lists of 1..64");
     return NULL;
   }
-  int n = (int)PyList_Size(names);
+  int n = (int)PyList_Size(names), any_json = 0;
   const char *nm[64], *js[64];
+  static const vp_arg_item none_item;
+  const vp_arg_item *items[64];
+  int nitems[64];
+  argitems *it = PyMem_Calloc((size_t)n, sizeof *it);
+  if (!it) return PyErr_NoMemory();
+  PyObject *result = NULL;
+  vp_tensor **in = NULL, **out = NULL;
   for (int k = 0; k < n; k++) {
     nm[k] = PyUnicode_AsUTF8AndSize(PyList_GetItem(names, k), NULL);
-    js[k] = PyUnicode_AsUTF8AndSize(PyList_GetItem(jsons, k), NULL);
-    if (!nm[k] || !js[k]) return NULL;
+    int use_items;
+    if (!nm[k] || args_of(PyList_GetItem(cargs, k), batch, &js[k], &it[k], &use_items)) goto done;
+    items[k] = use_items ? it[k].items : &none_item;
+    nitems[k] = use_items ? it[k].n : 0;
+    any_json |= js[k] != NULL;
   }
+  if (any_json) /* one form per chain: text for all when one needs it */
+    for (int k = 0; k < n; k++)
+      if (!js[k] && nitems[k]) {
+        PyErr_SetString(NeedsJson, "mixed argument forms");
+        goto done;
+      }
   Py_ssize_t nin;
-  vp_tensor **in = tensors_of(inputs, &nin, "inputs must be a sequence of tensors");
-  if (!in) return NULL;
+  in = tensors_of(inputs, &nin, "inputs must be a sequence of tensors");
+  if (!in) goto done;
   if (nin != batch) {
-    PyMem_Free(in);
     PyErr_SetString(PyExc_ValueError, "ops_call_chain: one input per sample");
-    return NULL;
+    goto done;
   }
-  vp_tensor **out = PyMem_Calloc((size_t)batch + 1, sizeof *out);
+  out = PyMem_Calloc((size_t)batch + 1, sizeof *out);
   if (!out) {
-    PyMem_Free(in);
-    return PyErr_NoMemory();
+    PyErr_NoMemory();
+    goto done;
   }
   vp_status s;
-  Py_BEGIN_ALLOW_THREADS s = vp_ops_call_chain(n, nm, js, batch, in, seed, out);
-  Py_END_ALLOW_THREADS PyMem_Free(in);
-  PyObject *l = s == VP_OK ? list_of(out, batch) : raise_status(s);
+  Py_BEGIN_ALLOW_THREADS s =
+      any_json ? vp_ops_call_chain(n, nm, js, batch, in, seed, out)
+               : vp_ops_call_chain_items(n, nm, items, nitems, batch, in, seed, out);
+  Py_END_ALLOW_THREADS result = s == VP_OK ? list_of(out, batch) : raise_status(s);
+done:
+  for (int k = 0; k < n; k++) argitems_free(&it[k]);
+  PyMem_Free(it);
+  PyMem_Free(in);
   PyMem_Free(out);
-  return l;
+  return result;
 }
 
 static PyObject *py_stack_view(PyObject *self, PyObject *seq) {
@@ -773,9 +824,11 @@ static PyMethodDef methods[] = {
     {"ops_list", py_ops_list, METH_NOARGS, "names of the registered operators"},
     {"ops_describe", py_ops_describe, METH_VARARGS, "ops_describe(name) -> JSON text"},
     {"ops_call", py_ops_call, METH_VARARGS,
-     "ops_call(name, inputs, batch, args_json, seed, num_outputs) -> handles"},
+     "ops_call(name, inputs, batch, args, seed, num_outputs) -> handles; args: None, JSON "
+     "text or a dict of plain values (NeedsJson when one needs the JSON form)"},
     {"ops_call_chain", py_ops_call_chain, METH_VARARGS,
-     "ops_call_chain(names, args_jsons, inputs, batch, seed) -> handles (one fused pass)"},
+     "ops_call_chain(names, args, inputs, batch, seed) -> handles (one fused pass); args "
+     "as ops_call's, one per operator"},
     {"stack_view", py_stack_view, METH_O, "stack_view(handles) -> one [N, ...] handle (no copy)"},
     {"pipeline_create", py_pipeline_create, METH_VARARGS,
      "pipeline_create(batch, threads, device, seed, prefetch, skip_bad[, fuse])"},
@@ -811,6 +864,13 @@ PyMODINIT_FUNC PyInit__voxpipe(void) {
   Py_XINCREF(VoxpipeError);
   if (PyModule_AddObject(m, "VoxpipeError", VoxpipeError) != 0) {
     Py_XDECREF(VoxpipeError);
+    Py_DECREF(m);
+    return NULL;
+  }
+  NeedsJson = PyErr_NewException("voxpipe._voxpipe.NeedsJson", PyExc_TypeError, NULL);
+  Py_XINCREF(NeedsJson);
+  if (PyModule_AddObject(m, "NeedsJson", NeedsJson) != 0) {
+    Py_XDECREF(NeedsJson);
     Py_DECREF(m);
     return NULL;
   }

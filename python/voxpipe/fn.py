@@ -111,8 +111,11 @@ def _make(name: str):
             want_gpu = device.startswith("gpu")
             tensors = [t if t.device.startswith("gpu") == want_gpu else t.to(device)
                        for t in tensors]
-        handles = _C.ops_call(name, [t._h for t in tensors], batch, _args_json(name, kwargs, None),
-                              int(seed), nout)
+        hs = [t._h for t in tensors]
+        try:  # plain values travel as numbers, not JSON text (fast for per-sample lists)
+            handles = _C.ops_call(name, hs, batch, kwargs or None, int(seed), nout)
+        except _C.NeedsJson:
+            handles = _C.ops_call(name, hs, batch, _args_json(name, kwargs, None), int(seed), nout)
         outs = [Tensor(h) for h in handles]
         if batched:
             groups = [outs[k * batch:(k + 1) * batch] for k in range(nout)]
@@ -228,7 +231,11 @@ def chain(inputs, ops, seed: int = 0, device: Optional[str] = None):
         tensors = [t if t.device.startswith("gpu") == want_gpu else t.to(device)
                    for t in tensors]
     names = [name for name, _ in ops]
-    jsons = [_args_json(name, dict(kw or {}), None) or "" for name, kw in ops]
-    handles = _C.ops_call_chain(names, jsons, [t._h for t in tensors], batch, int(seed))
+    hs = [t._h for t in tensors]
+    try:
+        handles = _C.ops_call_chain(names, [kw or None for _, kw in ops], hs, batch, int(seed))
+    except _C.NeedsJson:
+        jsons = [_args_json(name, dict(kw or {}), None) for name, kw in ops]
+        handles = _C.ops_call_chain(names, jsons, hs, batch, int(seed))
     outs = [Tensor(h) for h in handles]
     return outs if batched else outs[0]

@@ -378,8 +378,9 @@ static vp_status run_body(const vp_op_desc *op, vp_op_call *c, const chain_body 
   return s != VP_OK ? s : s2;
 }
 
-vp_status vp_ops_call(const char *name, int64_t batch, vp_tensor *const *inputs,
-                      const char *args_json, uint64_t seed, vp_tensor **outputs) {
+/* The checks every eager call starts with; outputs are set to NULL. */
+static vp_status call_begin(const char *name, int64_t batch, vp_tensor *const *inputs,
+                            vp_tensor **outputs, const vp_op_desc **op_out, int *device) {
   const vp_op_desc *op = vp_op_lookup(name);
   if (!op) return VP_ERR_INVALID_ARG;
   if (!outputs) return vp_fail(VP_ERR_INVALID_ARG, "%s: outputs is NULL", op->name);
@@ -389,11 +390,13 @@ vp_status vp_ops_call(const char *name, int64_t batch, vp_tensor *const *inputs,
   for (int64_t k = 0; k < (int64_t)op->num_outputs * batch; k++) outputs[k] = NULL;
   if (op->num_inputs > 0 && !inputs)
     return vp_fail(VP_ERR_INVALID_ARG, "%s: inputs is NULL", op->name);
-  int device;
-  VP_TRY(find_device(op, batch, inputs, &device));
-  vp_op_args *args;
-  VP_TRY(vp_op_args_parse(op, args_json, batch, &args));
+  *op_out = op;
+  return find_device(op, batch, inputs, device);
+}
 
+/* The rest of an eager call, once its arguments are parsed (freed here). */
+static vp_status call_run(const vp_op_desc *op, int64_t batch, vp_tensor *const *inputs,
+                          vp_op_args *args, uint64_t seed, int device, vp_tensor **outputs) {
   vp_op_call c;
   memset(&c, 0, sizeof c);
   c.batch = batch;
@@ -426,9 +429,42 @@ vp_status vp_ops_call(const char *name, int64_t batch, vp_tensor *const *inputs,
   return s;
 }
 
-vp_status vp_ops_call_chain(int n, const char *const *names, const char *const *args_json,
-                            int64_t batch, vp_tensor *const *inputs, uint64_t seed,
-                            vp_tensor **outputs) {
+vp_status vp_ops_call(const char *name, int64_t batch, vp_tensor *const *inputs,
+                      const char *args_json, uint64_t seed, vp_tensor **outputs) {
+  const vp_op_desc *op = NULL;
+  int device = -1;
+  VP_TRY(call_begin(name, batch, inputs, outputs, &op, &device));
+  vp_op_args *args;
+  VP_TRY(vp_op_args_parse(op, args_json, batch, &args));
+  return call_run(op, batch, inputs, args, seed, device, outputs);
+}
+
+vp_status vp_ops_call_items(const char *name, int64_t batch, vp_tensor *const *inputs,
+                            const vp_arg_item *items, int n, uint64_t seed, vp_tensor **outputs) {
+  const vp_op_desc *op = NULL;
+  int device = -1;
+  VP_TRY(call_begin(name, batch, inputs, outputs, &op, &device));
+  vp_op_args *args;
+  VP_TRY(vp_op_args_from_items(op, items, n, batch, &args));
+  return call_run(op, batch, inputs, args, seed, device, outputs);
+}
+
+/* Parses op k's arguments of a chain call (JSON text or items). */
+typedef struct chain_args {
+  const char *const *json;
+  const vp_arg_item *const *items;
+  const int *nitems;
+} chain_args;
+
+static vp_status parse_chain_args(const vp_op_desc *op, int k, int64_t batch, const chain_args *a,
+                                  vp_op_args **out) {
+  if (a->items)
+    return vp_op_args_from_items(op, a->items[k], a->nitems ? a->nitems[k] : 0, batch, out);
+  return vp_op_args_parse(op, a->json ? a->json[k] : NULL, batch, out);
+}
+
+static vp_status chain_call(int n, const char *const *names, const chain_args *ca, int64_t batch,
+                            vp_tensor *const *inputs, uint64_t seed, vp_tensor **outputs) {
   if (n < 1 || n > VP_PW_MAX_OPS || !names)
     return vp_fail(VP_ERR_INVALID_ARG, "ops chain: %d operators (give 1 to %d)", n, VP_PW_MAX_OPS);
   if (!outputs || !inputs)
@@ -437,7 +473,7 @@ vp_status vp_ops_call_chain(int n, const char *const *names, const char *const *
     return vp_fail(VP_ERR_INVALID_ARG, "ops chain: batch %lld is outside 1..%d", (long long)batch,
                    VP_BATCH_MAX_SAMPLES);
   for (int64_t i = 0; i < batch; i++) outputs[i] = NULL;
-  const vp_op_desc *ops[VP_PW_MAX_OPS];
+  const vp_op_desc *ops[VP_PW_MAX_OPS] = {0};
   vp_op_args *args[VP_PW_MAX_OPS] = {0};
   vp_op_call calls[VP_PW_MAX_OPS];
   vp_status s = VP_OK;
@@ -454,7 +490,7 @@ vp_status vp_ops_call_chain(int n, const char *const *names, const char *const *
                   ops[k]->name);
       break;
     }
-    s = vp_op_args_parse(ops[k], args_json ? args_json[k] : NULL, batch, &args[k]);
+    s = parse_chain_args(ops[k], k, batch, ca, &args[k]);
     memset(&calls[k], 0, sizeof calls[k]);
     calls[k].batch = batch;
     calls[k].in[0] = inputs;
@@ -489,4 +525,20 @@ vp_status vp_ops_call_chain(int n, const char *const *names, const char *const *
       outputs[i] = NULL;
     }
   return s;
+}
+
+vp_status vp_ops_call_chain(int n, const char *const *names, const char *const *args_json,
+                            int64_t batch, vp_tensor *const *inputs, uint64_t seed,
+                            vp_tensor **outputs) {
+  const chain_args ca = {args_json, NULL, NULL};
+  return chain_call(n, names, &ca, batch, inputs, seed, outputs);
+}
+
+vp_status vp_ops_call_chain_items(int n, const char *const *names, const vp_arg_item *const *items,
+                                  const int *nitems, int64_t batch, vp_tensor *const *inputs,
+                                  uint64_t seed, vp_tensor **outputs) {
+  if (n > 0 && (!items || !nitems))
+    return vp_fail(VP_ERR_INVALID_ARG, "ops chain: items or nitems is NULL");
+  const chain_args ca = {NULL, items, nitems};
+  return chain_call(n, names, &ca, batch, inputs, seed, outputs);
 }

@@ -144,6 +144,9 @@ vp_status vp_arg_parse(const vp_op_desc *op, int idx, const char *json, vp_arg_v
  * arguments take their defaults. *out is one allocation: vp_op_args_free. */
 vp_status vp_op_args_parse(const vp_op_desc *op, const char *json, int64_t batch,
                            vp_op_args **out);
+/* The same from values (vp_arg_item, voxpipe.h), through the same checks. */
+vp_status vp_op_args_from_items(const vp_op_desc *op, const vp_arg_item *items, int n,
+                                int64_t batch, vp_op_args **out);
 void vp_op_args_free(vp_op_args *a);
 
 /* CPU bodies: calls fn(ctx, i, begin, end) over [0, units[i]) of every

@@ -360,6 +360,30 @@ static void test_flip(void **state) {
     }
     snprintf(json + used, sizeof json - used, "}");
     VP_ASSERT_OK(vp_ops_call("flip", NB, in, json, 0, out));
+    /* the same flags as argument items (what bindings pass): the same bytes */
+    double vals[3][NB];
+    int32_t lens[NB];
+    vp_arg_item items[3];
+    for (int a = 0; a < 3; a++) {
+      for (int i = 0; i < NB; i++) {
+        vals[a][i] = fl[i][a];
+        lens[i] = 1;
+      }
+      items[a] =
+          (vp_arg_item){names[a], NULL, vals[a], lens, 0, VP_ARG_ITEM_BOOL | VP_ARG_ITEM_INTEGER};
+    }
+    vp_tensor *out2[NB];
+    VP_ASSERT_OK(vp_ops_call_items("flip", NB, in, items, 3, 0, out2));
+    for (int i = 0; i < NB; i++)
+      assert_memory_equal(vp_tensor_data(out2[i]), vp_tensor_data(out[i]),
+                          vp_tensor_nbytes(out[i]));
+    release_all(out2, NB);
+    const double two = 2;
+    const vp_arg_item bad = {"vertical", NULL, &two, NULL, 1, VP_ARG_ITEM_INTEGER};
+    assert_int_equal(vp_ops_call_items("flip", NB, in, &bad, 1, 0, out2), VP_ERR_INVALID_ARG);
+    assert_non_null(
+        strstr(vp_last_error(), "flip: argument 'vertical': expected true or false, got 2"));
+    for (int i = 0; i < NB; i++) assert_null(out2[i]);
     for (int i = 0; i < NB; i++) {
       assert_int_equal(vp_tensor_dtype(out[i]), d);
       assert_int_equal(vp_tensor_ndim(out[i]), vp_tensor_ndim(in[i]));
