@@ -280,12 +280,15 @@ typedef struct vp_arg_item {
 VP_API vp_status vp_ops_call_items(const char *name, int64_t batch, vp_tensor *const *inputs,
                                    const vp_arg_item *args, int n, uint64_t seed,
                                    vp_tensor **outputs);
-/* Runs n pointwise operators (cast, clamp, brightness, contrast, gamma,
- * gaussian_noise, normalize, ...) one after the other on a batch as ONE
- * pass over the voxels (plus a read-only pass for each statistic a stage
- * needs), without intermediate tensors: the bytes of n vp_ops_call, op k
- * drawing with seed + k. args_json may be NULL (defaults) or hold NULLs;
- * outputs receives `batch` tensors. */
+/* Runs n operators of one input and one output one after the other on a
+ * batch, with the bytes of n vp_ops_call (op k drawing with seed + k).
+ * Consecutive pointwise operators (cast, clamp, brightness, contrast, gamma,
+ * gaussian_noise, normalize, ...) run as ONE pass over the voxels (plus a
+ * read-only pass for each statistic a stage needs), without intermediate
+ * tensors; other operators (gaussian_blur, resize...) run between such
+ * passes, and one that p leaves out for every sample of the batch is
+ * skipped, so the passes around it fuse. args_json may be NULL (defaults)
+ * or hold NULLs; outputs receives `batch` tensors. */
 VP_API vp_status vp_ops_call_chain(int n, const char *const *names, const char *const *args_json,
                                    int64_t batch, vp_tensor *const *inputs, uint64_t seed,
                                    vp_tensor **outputs);

@@ -217,12 +217,15 @@ sys.modules[__name__].__class__ = _FnModule
 
 
 def chain(inputs, ops, seed: int = 0, device: Optional[str] = None):
-    """Runs pointwise operators one after the other as ONE pass over the voxels
-    (no intermediate tensors), eagerly: ``ops`` is a list of (name, kwargs), e.g.
-    ``[("brightness", {"factor": 1.2}), ("gaussian_noise", {"stddev": 0.1}),
-    ("cast", {"dtype": "float16"})]``. The result has the bytes of the same calls
-    made one by one with seeds seed, seed + 1, ... Inputs: one tensor or a list
-    (a batch); per-sample arguments as in the operators ({"per_sample": [...]})."""
+    """Runs operators one after the other, eagerly, consecutive pointwise ones as ONE
+    pass over the voxels (no intermediate tensors): ``ops`` is a list of (name, kwargs),
+    e.g. ``[("gaussian_noise", {"stddev": 0.1, "p": 0.15}), ("gaussian_blur", {"sigma":
+    [1.0], "p": 0.15}), ("brightness", {"factor": 1.2}), ("cast", {"dtype": "float16"})]``.
+    An operator that is not pointwise (blur, resize...) runs between the fused passes;
+    when p leaves it out for every sample of the batch it is skipped and the passes
+    around it fuse. The result has the bytes of the same calls made one by one with seeds
+    seed, seed + 1, ... Inputs: one tensor or a list (a batch); per-sample arguments as
+    in the operators ({"per_sample": [...]})."""
     if not ops:
         raise ValueError("chain: give at least one operator")
     tensors, batch, batched = _flatten_inputs("chain", [inputs])

@@ -9,8 +9,8 @@
 #include "core/cuda_rt.h"
 #include "core/status.h"
 #include "core/tensor.h"
+#include "ops/call_internal.h"
 #include "ops/op.h"
-#include "ops/pointwise.h"
 
 void vp_free(void *p) { free(p); }
 
@@ -159,8 +159,8 @@ vp_status vp_op_parallel_elems(const vp_op_call *c, int64_t grain, vp_op_range_f
 /* Eager calls                                                       */
 
 /* Where the call runs: -1 = CPU, else the GPU all inputs are on. */
-static vp_status find_device(const vp_op_desc *op, int64_t batch, vp_tensor *const *inputs,
-                             int *device) {
+vp_status vp_call_find_device(const vp_op_desc *op, int64_t batch, vp_tensor *const *inputs,
+                              int *device) {
   *device = -1;
   int64_t n = (int64_t)op->num_inputs * batch;
   for (int64_t k = 0; k < n; k++) {
@@ -220,8 +220,8 @@ static void batch_output(const vp_out_spec *spec, int64_t B, int k, int device, 
 
 /* Outputs from spec[i * VP_OP_MAX_IO + k] (of op, whose meta runs when
  * `meta`), with the first input's geometry where the ranks agree. */
-static vp_status alloc_from_spec(const vp_op_desc *op, const vp_op_call *c, vp_out_spec *spec,
-                                 vp_tensor **outputs, int device, int meta) {
+vp_status vp_call_alloc_from_spec(const vp_op_desc *op, const vp_op_call *c, vp_out_spec *spec,
+                                  vp_tensor **outputs, int device, int meta) {
   vp_status s = VP_OK;
   if (device >= 0 && c->batch > 1)
     for (int k = 0; k < op->num_outputs; k++)
@@ -253,7 +253,7 @@ static vp_status alloc_outputs(const vp_op_desc *op, const vp_op_call *c, vp_ten
   if (!spec) return vp_fail(VP_ERR_NOMEM, "%s: out of memory for output shapes", op->name);
   vp_status s = VP_OK;
   for (int64_t i = 0; i < c->batch && s == VP_OK; i++) s = op->infer(c, i, &spec[i * VP_OP_MAX_IO]);
-  if (s == VP_OK) s = alloc_from_spec(op, c, spec, outputs, device, 1);
+  if (s == VP_OK) s = vp_call_alloc_from_spec(op, c, spec, outputs, device, 1);
   free(spec);
   return s;
 }
@@ -303,7 +303,7 @@ static vp_status eager_stream(int device, vp_stream *out, int *owned) {
 
 /* The stream an eager call on `device` will run on, for its outputs'
  * allocations (NULL: allocate the slow way, on the legacy stream). */
-static vp_stream alloc_stream_for(int device) {
+vp_stream vp_call_alloc_stream(int device) {
   if (device < 0) return NULL;
   vp_stream st;
   int owned;
@@ -318,30 +318,12 @@ static vp_stream alloc_stream_for(int device) {
   return st;
 }
 
-/* A pointwise chain's body, for run(): vp_pointwise_run over ctx's calls. */
-typedef struct chain_body {
-  const vp_op_desc *const *ops;
-  vp_op_call *calls;
-  int n;
-} chain_body;
-
-static vp_status run_chain_body(const chain_body *b, int gpu, vp_threadpool *pool, vp_stream st,
-                                int device) {
-  for (int k = 0; k < b->n; k++) {
-    b->calls[k].pool = pool;
-    b->calls[k].stream = st;
-    b->calls[k].device = device;
-  }
-  return vp_pointwise_run(b->ops, b->calls, b->n, gpu);
-}
-
-static vp_status run_body(const vp_op_desc *op, vp_op_call *c, const chain_body *chain, int device);
 static vp_status run(const vp_op_desc *op, vp_op_call *c, int device) {
-  return run_body(op, c, NULL, device);
+  return vp_call_run_body(op, c, NULL, NULL, device);
 }
 
-static vp_status run_body(const vp_op_desc *op, vp_op_call *c, const chain_body *chain,
-                          int device) {
+vp_status vp_call_run_body(const vp_op_desc *op, vp_op_call *c, vp_call_body body, void *ctx,
+                           int device) {
   if (device < 0) {
     /* threads pay off on large batches only; a pool that cannot start
      * leaves the call inline */
@@ -354,12 +336,12 @@ static vp_status run_body(const vp_op_desc *op, vp_op_call *c, const chain_body 
       pool = NULL;
     }
     c->pool = pool;
-    vp_status s = chain ? run_chain_body(chain, 0, pool, NULL, -1) : op->run_cpu(c);
+    vp_status s = body ? body(ctx, 0, pool, NULL, -1) : op->run_cpu(c);
     vp_threadpool_destroy(pool);
     c->pool = NULL;
     return s;
   }
-  if (!op->run_gpu && !chain)
+  if (!op->run_gpu && !body)
     return vp_fail(VP_ERR_UNSUPPORTED,
                    "%s: runs on the CPU only; its inputs are on GPU %d (copy them to the host)",
                    op->name, device);
@@ -369,7 +351,7 @@ static vp_status run_body(const vp_op_desc *op, vp_op_call *c, const chain_body 
   VP_TRY(eager_stream(device, &stream, &owned));
   c->stream = stream;
   c->device = device;
-  vp_status s = chain ? run_chain_body(chain, 1, NULL, stream, device) : op->run_gpu(c);
+  vp_status s = body ? body(ctx, 1, NULL, stream, device) : op->run_gpu(c);
   /* synchronise even after a failed launch: earlier work on the stream
    * must finish before the outputs can be released */
   vp_status s2 = vp_cuda_stream_sync(stream);
@@ -391,7 +373,7 @@ static vp_status call_begin(const char *name, int64_t batch, vp_tensor *const *i
   if (op->num_inputs > 0 && !inputs)
     return vp_fail(VP_ERR_INVALID_ARG, "%s: inputs is NULL", op->name);
   *op_out = op;
-  return find_device(op, batch, inputs, device);
+  return vp_call_find_device(op, batch, inputs, device);
 }
 
 /* The rest of an eager call, once its arguments are parsed (freed here). */
@@ -409,7 +391,7 @@ static vp_status call_run(const vp_op_desc *op, int64_t batch, vp_tensor *const 
   /* outputs are allocated on the stream the call runs on, which run()
    * synchronises; a call that fails first synchronises it here, before
    * its outputs are freed */
-  const vp_stream ast = alloc_stream_for(device);
+  const vp_stream ast = vp_call_alloc_stream(device);
   const vp_stream prev = vp_cuda_set_alloc_stream(ast);
   vp_status s = alloc_outputs(op, &c, outputs, device);
   vp_cuda_set_alloc_stream(prev);
@@ -447,98 +429,4 @@ vp_status vp_ops_call_items(const char *name, int64_t batch, vp_tensor *const *i
   vp_op_args *args;
   VP_TRY(vp_op_args_from_items(op, items, n, batch, &args));
   return call_run(op, batch, inputs, args, seed, device, outputs);
-}
-
-/* Parses op k's arguments of a chain call (JSON text or items). */
-typedef struct chain_args {
-  const char *const *json;
-  const vp_arg_item *const *items;
-  const int *nitems;
-} chain_args;
-
-static vp_status parse_chain_args(const vp_op_desc *op, int k, int64_t batch, const chain_args *a,
-                                  vp_op_args **out) {
-  if (a->items)
-    return vp_op_args_from_items(op, a->items[k], a->nitems ? a->nitems[k] : 0, batch, out);
-  return vp_op_args_parse(op, a->json ? a->json[k] : NULL, batch, out);
-}
-
-static vp_status chain_call(int n, const char *const *names, const chain_args *ca, int64_t batch,
-                            vp_tensor *const *inputs, uint64_t seed, vp_tensor **outputs) {
-  if (n < 1 || n > VP_PW_MAX_OPS || !names)
-    return vp_fail(VP_ERR_INVALID_ARG, "ops chain: %d operators (give 1 to %d)", n, VP_PW_MAX_OPS);
-  if (!outputs || !inputs)
-    return vp_fail(VP_ERR_INVALID_ARG, "ops chain: inputs or outputs is NULL");
-  if (batch < 1 || batch > VP_BATCH_MAX_SAMPLES)
-    return vp_fail(VP_ERR_INVALID_ARG, "ops chain: batch %lld is outside 1..%d", (long long)batch,
-                   VP_BATCH_MAX_SAMPLES);
-  for (int64_t i = 0; i < batch; i++) outputs[i] = NULL;
-  const vp_op_desc *ops[VP_PW_MAX_OPS] = {0};
-  vp_op_args *args[VP_PW_MAX_OPS] = {0};
-  vp_op_call calls[VP_PW_MAX_OPS];
-  vp_status s = VP_OK;
-  for (int k = 0; k < n && s == VP_OK; k++) {
-    ops[k] = vp_op_lookup(names[k]);
-    if (!ops[k]) {
-      s = VP_ERR_INVALID_ARG;
-      break;
-    }
-    if (!vp_op_is_pointwise(ops[k])) {
-      s = vp_fail(VP_ERR_INVALID_ARG,
-                  "ops chain: %s is not a pointwise operator (one input, one output, voxel by "
-                  "voxel), so it cannot join a fused chain",
-                  ops[k]->name);
-      break;
-    }
-    s = parse_chain_args(ops[k], k, batch, ca, &args[k]);
-    memset(&calls[k], 0, sizeof calls[k]);
-    calls[k].batch = batch;
-    calls[k].in[0] = inputs;
-    calls[k].out[0] = outputs;
-    calls[k].args = args[k];
-    calls[k].key = vp_op_eager_key(ops[k], seed + (uint64_t)k);
-  }
-  int device = -1;
-  if (s == VP_OK) s = find_device(ops[0], batch, inputs, &device);
-  vp_out_spec *spec = NULL;
-  if (s == VP_OK) {
-    spec = calloc((size_t)batch * VP_OP_MAX_IO, sizeof *spec);
-    if (!spec) s = vp_fail(VP_ERR_NOMEM, "ops chain: out of host memory");
-  }
-  if (s == VP_OK) s = vp_pointwise_infer(ops, calls, n, spec);
-  const vp_stream ast = s == VP_OK ? alloc_stream_for(device) : NULL;
-  if (s == VP_OK) {
-    const vp_stream prev = vp_cuda_set_alloc_stream(ast);
-    s = alloc_from_spec(ops[n - 1], &calls[n - 1], spec, outputs, device, 0);
-    vp_cuda_set_alloc_stream(prev);
-  }
-  free(spec);
-  if (s == VP_OK) {
-    chain_body b = {ops, calls, n};
-    s = run_body(ops[n - 1], &calls[n - 1], &b, device);
-  }
-  if (s != VP_OK && ast) (void)vp_cuda_stream_sync(ast);
-  for (int k = 0; k < n; k++) vp_op_args_free(args[k]);
-  if (s != VP_OK)
-    for (int64_t i = 0; i < batch; i++) {
-      vp_tensor_release(outputs[i]);
-      outputs[i] = NULL;
-    }
-  return s;
-}
-
-vp_status vp_ops_call_chain(int n, const char *const *names, const char *const *args_json,
-                            int64_t batch, vp_tensor *const *inputs, uint64_t seed,
-                            vp_tensor **outputs) {
-  const chain_args ca = {args_json, NULL, NULL};
-  return chain_call(n, names, &ca, batch, inputs, seed, outputs);
-}
-
-vp_status vp_ops_call_chain_items(int n, const char *const *names, const vp_arg_item *const *items,
-                                  const int *nitems, int64_t batch, vp_tensor *const *inputs,
-                                  uint64_t seed, vp_tensor **outputs) {
-  if (n > 0 && (!items || !nitems))
-    return vp_fail(VP_ERR_INVALID_ARG, "ops chain: items or nitems is NULL");
-  const chain_args ca = {NULL, items, nitems};
-  return chain_call(n, names, &ca, batch, inputs, seed, outputs);
 }

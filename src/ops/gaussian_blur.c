@@ -81,6 +81,9 @@ static vp_status infer(const vp_op_call *c, int64_t i, vp_out_spec *out) {
   return VP_OK;
 }
 
+/* The chain planner's hook: a sample that p leaves alone is copied. */
+static int passes(const vp_op_call *c, int64_t i) { return !applies(c, i); }
+
 /* Half-kernel of sigma with truncate into w[0..r]; returns r. */
 static int half_kernel(double sigma, double truncate, double *w) {
   if (!(sigma > 0)) {
@@ -304,5 +307,6 @@ const vp_op_desc vp_op_gaussian_blur = {
     .infer = infer,
     .run_cpu = run_cpu,
     .run_gpu = run_gpu,
+    .passes = passes,
     .random = 1,
 };

@@ -124,6 +124,10 @@ typedef struct vp_op_desc {
    * engine's per-voxel program (src/ops/pointwise.h), which lets the
    * executor fuse a chain of them into one pass. NULL for other ops. */
   vp_status (*pointwise)(const vp_op_call *c, int64_t i, struct vp_pw_stage *st);
+  /* Optional: 1 when sample i's output would equal its input byte for byte
+   * (p left the sample alone), so an eager chain may leave the operator out
+   * of a batch where every sample passes. NULL: never assumed. */
+  int (*passes)(const vp_op_call *c, int64_t i);
 } vp_op_desc;
 
 /* The registry. */

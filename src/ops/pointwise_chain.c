@@ -1,7 +1,7 @@
 /* Output specs of a pointwise chain, shared by the pipeline's fusion
  * (src/pipeline/fuse.c) and the eager chain call (vp_ops_call_chain): each
  * operator's infer in turn, on data-less views of the previous stage's
- * output. */
+ * output (with the input's geometry: spatial axes, spacing). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +23,9 @@ vp_status vp_pointwise_infer(const vp_op_desc *const *ops, const vp_op_call *cal
     memcpy(views[i].shape, in[i]->shape, sizeof views[i].shape);
     views[i].mem = in[i]->mem;
     views[i].device = in[i]->device;
+    views[i].spatial_ndim = in[i]->spatial_ndim;
+    memcpy(views[i].spacing, in[i]->spacing, sizeof views[i].spacing);
+    memcpy(views[i].affine, in[i]->affine, sizeof views[i].affine);
     vp[i] = &views[i];
   }
   for (int k = 0; k < n && s == VP_OK; k++) {
@@ -34,7 +37,10 @@ vp_status vp_pointwise_infer(const vp_op_desc *const *ops, const vp_op_call *cal
     }
     for (int64_t i = 0; i < B && s == VP_OK; i++) {
       views[i].dtype = spec[i * VP_OP_MAX_IO].dtype;
-      views[i].ndim = spec[i * VP_OP_MAX_IO].ndim;
+      const int nd = spec[i * VP_OP_MAX_IO].ndim;
+      if (views[i].ndim != nd) /* vp_tensor_create's default */
+        views[i].spatial_ndim = nd < 3 ? (nd < 1 ? 1 : nd) : 3;
+      views[i].ndim = nd;
       memcpy(views[i].shape, spec[i * VP_OP_MAX_IO].shape, sizeof views[i].shape);
     }
   }
