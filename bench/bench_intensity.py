@@ -1,19 +1,23 @@
-"""The nnU-Net intensity chain minus blur on the GPU (H100 host): a batch of 2 x 4 channels x
-128^3 float32, per sample gaussian noise sigma ~ U(0, 0.33), brightness x U(0.7, 1.3),
-contrast x U(0.65, 1.5) (nnU-Net's: around each channel's mean, clamped to its range), each
-with p 0.15, then cast to float16. New random parameters every iteration.
+"""The nnU-Net intensity chain on the GPU (H100 host): a batch of 2 x 4 channels x 128^3
+float32, per sample gaussian noise sigma ~ U(0, 0.33), gaussian blur sigma ~ U(0.5, 1.0) per
+axis, brightness x U(0.7, 1.3), contrast x U(0.65, 1.5) (nnU-Net's: around each channel's
+mean, clamped to its range), each with p 0.15, then cast to float16. New random parameters
+every iteration.
 
-- voxpipe unfused: the four operators one by one (eager voxpipe.fn on the torch tensors);
-- voxpipe fused: the same chain as one call to the pointwise engine, when the binding exposes
-  one (voxpipe.fn_chain / voxpipe.pointwise_chain; else the row says so: the C test
-  test_pointwise_gpu prints the fused engine's times);
-- torch: the same formulas in eager torch (randn_like, mean/amin/amax per channel);
-- MONAI: RandGaussianNoise / RandScaleIntensity / RandAdjustContrast on the GPU tensors,
-  per sample (MONAI's contrast is a gamma curve, not nnU-Net's: it is the peer users reach
-  for); skipped when monai is absent;
+- voxpipe unfused: the five operators one by one (eager voxpipe.fn on the torch tensors);
+- voxpipe fused: the same chain as one voxpipe.fn_chain call (pointwise runs fused into one
+  pass; blur between them when a sample draws it, left out when none does);
+- torch: the same formulas in eager torch (randn_like, separable conv3d with reflect
+  padding, mean/amin/amax per channel);
+- MONAI: RandGaussianNoise / RandGaussianSmooth / RandScaleIntensity / RandAdjustContrast on
+  the GPU tensors, per sample (MONAI's contrast is a gamma curve, not nnU-Net's: it is the
+  peer users reach for); skipped when monai is absent;
 - copy: torch clone of the batch (read + write at the copy bandwidth), the ceiling.
 
-Bandwidth counts 4 bytes read + 2 written per voxel (what a fused pass must move).
+Which operators run is random per iteration, so the time of one iteration is too: "mean" is
+what a training loop pays on average (the throughput), "median" a typical iteration (blur is
+drawn in 28 % of batches of 2, so the median leaves it out). Bandwidth counts 4 bytes read +
+2 written per voxel (what a fused pass must move), at the median.
 
     python3 bench/bench_intensity.py [--out FILE] [--reps N]
 """
@@ -35,6 +39,7 @@ P = 0.15
 
 
 def timeit(fn, reps):
+    """(median, mean) in ms of synchronised calls."""
     fn()
     torch.cuda.synchronize()
     ts = []
@@ -43,43 +48,59 @@ def timeit(fn, reps):
         fn()
         torch.cuda.synchronize()
         ts.append(time.perf_counter() - t0)
-    return statistics.median(ts) * 1e3
+    return statistics.median(ts) * 1e3, statistics.fmean(ts) * 1e3
 
 
 def draw(rng):
-    return (rng.uniform(0, 0.33, B).tolist(), rng.uniform(0.7, 1.3, B).tolist(),
-            rng.uniform(0.65, 1.5, B).tolist(), int(rng.integers(1 << 31)))
+    return (rng.uniform(0, 0.33, B).tolist(), rng.uniform(0.5, 1.0, (B, 3)).tolist(),
+            rng.uniform(0.7, 1.3, B).tolist(), rng.uniform(0.65, 1.5, B).tolist(),
+            int(rng.integers(1 << 31)))
 
 
-def chain_args(sig, bri, con):
+def chain_args(sig, blur, bri, con):
     ps = lambda v: {"per_sample": v}  # noqa: E731
     return [("gaussian_noise", {"stddev": ps(sig), "p": P}),
+            ("gaussian_blur", {"sigma": ps(blur), "p": P}),
             ("brightness", {"factor": ps(bri), "p": P}),
             ("contrast", {"factor": ps(con), "p": P}),
             ("cast", {"dtype": "float16"})]
 
 
 def voxpipe_unfused(batch, rng):
-    sig, bri, con, seed = draw(rng)
+    *params, seed = draw(rng)
     x = batch
-    for k, (op, kw) in enumerate(chain_args(sig, bri, con)):
+    for k, (op, kw) in enumerate(chain_args(*params)):
         x = getattr(voxpipe.fn, op)(x, seed=seed + k, **kw)
     return x
 
 
-def fused_api():
-    for name in ("fn_chain", "pointwise_chain"):
-        if hasattr(voxpipe, name):
-            return getattr(voxpipe, name)
-    return None
+def torch_blur(x, sigmas):
+    """Separable Gaussian over (D, H, W) of a [C, D, H, W] tensor, radius ceil(3 sigma),
+    reflect border (scipy's 'reflect' is torch's 'replicate'-free 'reflect' plus the edge:
+    close enough for a timing baseline)."""
+    c = x.shape[0]
+    y = x[None]
+    for axis, s in enumerate(sigmas):
+        r = int(np.ceil(3 * s))
+        k = torch.exp(-0.5 * (torch.arange(-r, r + 1, device=x.device, dtype=x.dtype) / s) ** 2)
+        k = k / k.sum()
+        shape = [1, 1, 1]
+        shape[axis] = 2 * r + 1
+        pad = [0, 0, 0, 0, 0, 0]
+        pad[2 * (2 - axis)] = pad[2 * (2 - axis) + 1] = r
+        y = torch.nn.functional.pad(y, pad, mode="reflect")
+        y = torch.nn.functional.conv3d(y, k.view(1, 1, *shape).repeat(c, 1, 1, 1, 1), groups=c)
+    return y[0]
 
 
 def torch_eager(batch, rng):
-    sig, bri, con, _ = draw(rng)
+    sig, blur, bri, con, _ = draw(rng)
     outs = []
     for i, x in enumerate(batch):
         if rng.random() < P:
             x = x + torch.randn_like(x) * sig[i]
+        if rng.random() < P:
+            x = torch_blur(x, blur[i])
         if rng.random() < P:
             x = x * bri[i]
         if rng.random() < P:
@@ -93,22 +114,25 @@ def torch_eager(batch, rng):
 
 def monai_chain():
     try:
-        from monai.transforms import RandAdjustContrast, RandGaussianNoise, RandScaleIntensity
+        from monai.transforms import (RandAdjustContrast, RandGaussianNoise,
+                                      RandGaussianSmooth, RandScaleIntensity)
     except Exception as e:  # noqa: BLE001
         return None, f"monai unavailable ({type(e).__name__})"
     noise = RandGaussianNoise(prob=P, mean=0.0, std=0.33)
+    smooth = RandGaussianSmooth(sigma_x=(0.5, 1.0), sigma_y=(0.5, 1.0), sigma_z=(0.5, 1.0),
+                                prob=P)
     scale = RandScaleIntensity(factors=0.3, prob=P)
     contrast = RandAdjustContrast(prob=P, gamma=(0.65, 1.5))
 
     def run(batch, rng):
-        return [contrast(scale(noise(x))).half() for x in batch]
+        return [contrast(scale(smooth(noise(x)))).half() for x in batch]
     return run, None
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out")
-    ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--reps", type=int, default=200)
     a = ap.parse_args()
     torch.manual_seed(0)
     g = torch.Generator(device="cuda").manual_seed(0)
@@ -117,39 +141,38 @@ def main():
     moved = voxels * 6
     rows = []
 
-    def row(name, ms, note=""):
-        rows.append((name, ms, moved / (ms * 1e-3) / 1e9 if ms else None, note))
+    def row(name, t, note=""):
+        med, mean = t
+        rows.append((name, med, mean, moved / (med * 1e-3) / 1e9, note))
 
     whole = torch.stack(batch)
-    copy_ms = timeit(lambda: whole.clone(), a.reps)
-    rows.append(("copy (torch clone, f32 -> f32)", copy_ms, voxels * 8 / (copy_ms * 1e-3) / 1e9,
+    copy = timeit(lambda: whole.clone(), a.reps)
+    rows.append(("copy (torch clone, f32 -> f32)", *copy, voxels * 8 / (copy[0] * 1e-3) / 1e9,
                  "read 4 + write 4 bytes/voxel"))
     rng = np.random.default_rng(1)
-    row("voxpipe, unfused (4 eager ops)", timeit(lambda: voxpipe_unfused(batch, rng), a.reps))
-    fused = fused_api()
-    if fused is not None:
-        def run_fused():
-            sig, bri, con, seed = draw(rng)
-            return fused(batch, chain_args(sig, bri, con), seed=seed)
-        row("voxpipe, fused (one pointwise pass)", timeit(run_fused, a.reps))
-    else:
-        rows.append(("voxpipe, fused", None, None,
-                     "no Python chain call yet: see test_pointwise_gpu's printed times"))
+    row("voxpipe, unfused (5 eager ops)", timeit(lambda: voxpipe_unfused(batch, rng), a.reps))
+
+    def run_fused():
+        *params, seed = draw(rng)
+        return voxpipe.fn_chain(batch, chain_args(*params), seed=seed)
+    row("voxpipe, fused (fn_chain: one pointwise pass, blur between when drawn)",
+        timeit(run_fused, a.reps))
     row("torch eager, same formulas", timeit(lambda: torch_eager(batch, rng), a.reps))
     run, why = monai_chain()
     if run is not None:
-        row("MONAI RandGaussianNoise+RandScaleIntensity+RandAdjustContrast",
+        row("MONAI RandGaussianNoise+RandGaussianSmooth+RandScaleIntensity+RandAdjustContrast",
             timeit(lambda: run(batch, rng), a.reps))
     else:
-        rows.append(("MONAI", None, None, why))
+        rows.append(("MONAI", None, None, None, why))
 
     dev = torch.cuda.get_device_name()
-    lines = [f"nnU-Net intensity chain minus blur, {B} x {C} x {S}^3 float32 -> float16, p {P} "
-             f"per op, {dev}, median of {a.reps}", "",
-             "| implementation | ms | GB/s (6 B/voxel) | note |", "|---|---|---|---|"]
-    for name, ms, bw, note in rows:
-        lines.append(f"| {name} | {'' if ms is None else f'{ms:.3f}'} | "
-                     f"{'' if bw is None else f'{bw:.0f}'} | {note} |")
+    lines = [f"nnU-Net intensity chain (noise, blur, brightness, contrast, cast), {B} x {C} x "
+             f"{S}^3 float32 -> float16, p {P} per op and sample, {dev}, {a.reps} iterations",
+             "", "| implementation | median ms | mean ms | GB/s at the median (6 B/voxel) | note |",
+             "|---|---:|---:|---:|---|"]
+    for name, med, mean, bw, note in rows:
+        f = lambda v, p=3: "" if v is None else f"{v:.{p}f}"  # noqa: E731
+        lines.append(f"| {name} | {f(med)} | {f(mean)} | {f(bw, 0)} | {note} |")
     text = "\n".join(lines)
     print(text)
     if a.out:

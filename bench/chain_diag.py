@@ -22,8 +22,8 @@ vb = [voxpipe._as_tensor(x) for x in batch]
 rng = np.random.default_rng(1)
 rows = []
 for it in range(40):
-    sig, bri, con, seed = draw(rng)
-    args = chain_args(sig, bri, con)
+    *params, seed = draw(rng)
+    args = chain_args(*params)
     torch.cuda.synchronize()
     t0 = time.perf_counter()
     voxpipe.fn_chain(batch, args, seed=seed)

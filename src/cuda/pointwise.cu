@@ -56,6 +56,7 @@ struct Launch {
   int64_t cstride;             /* rows between channels: nsteps, 0 when channels share them */
   int32_t n, nsteps, j, step_off;
   int32_t tin, tout;
+  int32_t level, pad_; /* apply: the samples of this kernel level only (-1: all) */
   alignas(16) unsigned char inl[kInline];
 };
 static_assert(sizeof(Launch) <= 4096, "kernel parameters over 4 KiB");
@@ -155,6 +156,10 @@ __device__ __forceinline__ void copy_bytes(const unsigned char *in, unsigned cha
  * kinds a kernel cannot meet would otherwise cost every chain its registers
  * (122 a thread for kFull: a quarter of the SM's threads). */
 constexpr int kLite = 0, kNoise = 1, kFull = 2;
+/* A sample's own level rides in its flags: the apply pass launches one
+ * kernel per level present, so a sample that drew no noise does not pay for
+ * the noise kernel's registers because its neighbour did. */
+constexpr unsigned kLevelShift = 8;
 template <int LITE>
 __device__ __forceinline__ void step_f(const vp_pw_step *s, float *v, int64_t e0, int cnt) {
   /* a step p left alone that does not round (uniform across the block) */
@@ -260,6 +265,7 @@ __global__ void __launch_bounds__(kThreads, LITE == kLite ? 4 : (LITE == kNoise 
   /* every bound below depends on blockIdx only: the block stays together */
   for (int64_t s = blockIdx.z; s < L.n; s += gridDim.z) {
     const vp_pw_sample sm = samples[s];
+    if (L.level >= 0 && (int)((sm.flags >> kLevelShift) & 3u) != L.level) continue;
     const int64_t cn = sm.chan_numel;
     for (int64_t c = blockIdx.y; c < sm.channels; c += gridDim.y) {
       const int64_t base = c * cn;
@@ -412,8 +418,8 @@ __global__ void __launch_bounds__(kThreads)
 size_t align256(size_t x) { return (x + 255) & ~(size_t)255; }
 
 template <int M>
-void launch_all(Launch &L, vp_pw_step *dtab, const uint8_t *need, int lite, dim3 grid_apply,
-                dim3 grid_reduce, cudaStream_t st) {
+void launch_all(Launch &L, vp_pw_step *dtab, const uint8_t *need, int lite, unsigned levels,
+                dim3 grid_apply, dim3 grid_reduce, cudaStream_t st) {
   for (int j = 0; j < L.nsteps; j++) {
     int any = 0;
     for (int64_t i = 0; i < L.n && !any; i++) any = need[i * L.nsteps + j];
@@ -433,14 +439,24 @@ void launch_all(Launch &L, vp_pw_step *dtab, const uint8_t *need, int lite, dim3
     finish_kernel<<<(unsigned)L.n, kThreads, 0, st>>>(L, dtab);
   }
   const size_t shm = (size_t)L.nsteps * sizeof(vp_pw_step);
-  if constexpr (M == kGeneric)
+  L.level = -1;
+  if constexpr (M == kGeneric) {
     apply_kernel<M, kFull><<<grid_apply, kThreads, shm, st>>>(L);
-  else if (lite == kLite)
-    apply_kernel<M, kLite><<<grid_apply, kThreads, shm, st>>>(L);
-  else if (lite == kNoise)
-    apply_kernel<M, kNoise><<<grid_apply, kThreads, shm, st>>>(L);
-  else
-    apply_kernel<M, kFull><<<grid_apply, kThreads, shm, st>>>(L);
+  } else if ((levels & (levels - 1)) == 0) { /* one level: one launch for all */
+    if (levels & (1u << kLite))
+      apply_kernel<M, kLite><<<grid_apply, kThreads, shm, st>>>(L);
+    else if (levels & (1u << kNoise))
+      apply_kernel<M, kNoise><<<grid_apply, kThreads, shm, st>>>(L);
+    else
+      apply_kernel<M, kFull><<<grid_apply, kThreads, shm, st>>>(L);
+  } else {
+    L.level = kLite;
+    if (levels & (1u << kLite)) apply_kernel<M, kLite><<<grid_apply, kThreads, shm, st>>>(L);
+    L.level = kNoise;
+    if (levels & (1u << kNoise)) apply_kernel<M, kNoise><<<grid_apply, kThreads, shm, st>>>(L);
+    L.level = kFull;
+    if (levels & (1u << kFull)) apply_kernel<M, kFull><<<grid_apply, kThreads, shm, st>>>(L);
+  }
 }
 
 unsigned clamp_dim(int64_t v, int64_t hi) { return (unsigned)(v < 1 ? 1 : (v > hi ? hi : v)); }
@@ -462,11 +478,24 @@ extern "C" vp_status vp_cuda_pointwise(const vp_pw_sample *samples, int64_t n,
   for (int64_t k = 0; k < table_len; k++) {
     any_mask |= table[k].mask_mode != VP_PW_MASK_NONE;
     fl &= table[k].fp32;
-    const int kind = table[k].kind;
-    const int need_kind = kind == VP_PWK_IDENTITY || kind == VP_PWK_AFFINE ? kLite
-                          : kind == VP_PWK_GAUSSIAN                         ? kNoise
-                                                                            : kFull;
-    if (need_kind > lite) lite = need_kind;
+  }
+  /* each sample's level (its rows: channels x nsteps from .steps) */
+  unsigned char *lvl = (unsigned char *)malloc((size_t)n);
+  if (!lvl) return vp_fail(VP_ERR_NOMEM, "pointwise: out of host memory");
+  unsigned levels = 0;
+  for (int64_t i = 0; i < n; i++) {
+    int l = kLite;
+    const int64_t end = samples[i].steps + (int64_t)samples[i].channels * nsteps;
+    for (int64_t k = samples[i].steps; k < end && k < table_len; k++) {
+      const int kind = table[k].kind;
+      const int need_kind = kind == VP_PWK_IDENTITY || kind == VP_PWK_AFFINE ? kLite
+                            : kind == VP_PWK_GAUSSIAN                         ? kNoise
+                                                                              : kFull;
+      if (need_kind > l) l = need_kind;
+    }
+    lvl[i] = (unsigned char)l;
+    levels |= 1u << l;
+    if (l > lite) lite = l;
   }
   int64_t max_c = 1, max_cn = 1, parts = 0;
   for (int64_t i = 0; i < n; i++) {
@@ -498,6 +527,7 @@ extern "C" vp_status vp_cuda_pointwise(const vp_pw_sample *samples, int64_t n,
     vp_pw_sample *is = (vp_pw_sample *)L.inl;
     vp_pw_step *it = (vp_pw_step *)(L.inl + smp_bytes);
     memcpy(is, samples, (size_t)n * sizeof *samples);
+    for (int64_t i = 0; i < n; i++) is[i].flags |= (uint32_t)lvl[i] << kLevelShift;
     if (any_mask) {
       memcpy(it, table, (size_t)table_len * sizeof *table);
     } else {
@@ -516,11 +546,15 @@ extern "C" vp_status vp_cuda_pointwise(const vp_pw_sample *samples, int64_t n,
     const size_t bytes = part_off + (any_stats ? (size_t)parts * sizeof(vp_pw_stats) : 0);
     const size_t up = need_off + need_bytes;
     unsigned char *host = (unsigned char *)malloc(up);
-    if (!host) return vp_fail(VP_ERR_NOMEM, "pointwise: out of host memory");
+    if (!host) {
+      free(lvl);
+      return vp_fail(VP_ERR_NOMEM, "pointwise: out of host memory");
+    }
     vp_pw_sample *hs = (vp_pw_sample *)host;
     memcpy(hs, samples, (size_t)n * sizeof *samples);
     int64_t at = 0;
     for (int64_t i = 0; i < n; i++) {
+      hs[i].flags |= (uint32_t)lvl[i] << kLevelShift;
       hs[i].part = at;
       at += samples[i].channels * ((samples[i].chan_numel + VP_PW_CHUNK - 1) / VP_PW_CHUNK);
     }
@@ -539,18 +573,19 @@ extern "C" vp_status vp_cuda_pointwise(const vp_pw_sample *samples, int64_t n,
   if (s == VP_OK) {
     vp_pw_step *dtab = (vp_pw_step *)L.table;
     if (!fl)
-      launch_all<kGeneric>(L, dtab, need, lite, grid_apply, grid_reduce, st);
+      launch_all<kGeneric>(L, dtab, need, lite, levels, grid_apply, grid_reduce, st);
     else if (in == VP_F32 && out == VP_F32)
-      launch_all<kF32F32>(L, dtab, need, lite, grid_apply, grid_reduce, st);
+      launch_all<kF32F32>(L, dtab, need, lite, levels, grid_apply, grid_reduce, st);
     else if (in == VP_F32)
-      launch_all<kF32F16>(L, dtab, need, lite, grid_apply, grid_reduce, st);
+      launch_all<kF32F16>(L, dtab, need, lite, levels, grid_apply, grid_reduce, st);
     else if (out == VP_F16)
-      launch_all<kF16F16>(L, dtab, need, lite, grid_apply, grid_reduce, st);
+      launch_all<kF16F16>(L, dtab, need, lite, levels, grid_apply, grid_reduce, st);
     else
-      launch_all<kF16F32>(L, dtab, need, lite, grid_apply, grid_reduce, st);
+      launch_all<kF16F32>(L, dtab, need, lite, levels, grid_apply, grid_reduce, st);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) s = vp_cuda_status(e, "pointwise launch");
   }
   if (dev) cudaFreeAsync(dev, st);
+  free(lvl);
   return s;
 }

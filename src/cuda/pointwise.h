@@ -328,6 +328,7 @@ VP_HD void vp_pw_program_d(const vp_pw_step *st, int n, double *v, int64_t e0, i
  * table[steps + c * nsteps ..]. */
 #define VP_PW_COPY 1u    /* every step is the identity and the dtypes are equal: copy bytes */
 #define VP_PW_ALIGNED 2u /* in/out 16-byte aligned and chan_numel % 4 == 0: vector loads */
+/* (bits 8-9 are the GPU body's own: the sample's kernel level) */
 typedef struct vp_pw_sample {
   const void *in;
   void *out;
