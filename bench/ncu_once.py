@@ -1,6 +1,6 @@
 """One call of each hot kernel, for Nsight Compute (ncu --clock-control none -k regex:NAME):
 connected_components on the blobs label, the pointwise chain at p 1 ("chain"), brightness +
-cast ("bri"), cast alone ("cast"), warp_affine of bench_spatial's batch ("warp").
+cast ("bri"), cast alone ("cast"), warp_affine of bench_spatial's batch ("warp"), its resize ("resize").
 
     ncu --clock-control none --section SpeedOfLight -k regex:k_local python3 bench/ncu_once.py ccl
 """
@@ -32,9 +32,12 @@ if "bri" in what or "cast" in what:
     if "bri" in what:
         ops = [("brightness", {"factor": 1.1})] + ops
     voxpipe.fn.chain(ss, ops)
-if "warp" in what:
+if "warp" in what or "resize" in what:
     from bench_spatial import random_matrices  # noqa: E402
     xs = [voxpipe._as_tensor(torch.rand((1, 155, 240, 240), device="cuda")) for _ in range(8)]
+if "resize" in what:
+    voxpipe.fn.resize(xs, size=[128, 160, 160])
+if "warp" in what:
     mats = {"per_sample": [list(m.ravel()) for m in random_matrices(np.random.default_rng(0))]}
     voxpipe.fn.warp_affine(xs, matrix=mats, size=[128, 128, 128])
 torch.cuda.synchronize()

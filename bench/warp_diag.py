@@ -1,6 +1,6 @@
 """Where an eager warp_affine's time goes on the GPU host (8 x 155x240x240 f32 -> 128^3,
 linear): argument JSON, the binding call, the kernel, for bench_spatial's rotations and for a
-translation; prints one line per piece.
+translation; then resize linear to 128 x 160 x 160 (eager and device). One line per piece.
 
     python3 bench/warp_diag.py
 """
@@ -44,3 +44,8 @@ for name, mats in (("rotations", rot), ("translation", shift)):
     print(f"_C.ops_call to 2^3 {timeit(lambda: _C.ops_call('warp_affine', hs, 8, jss, 0, 1)):.3f} ms")
     dev, ks, aa = kernels(lambda: _C.ops_call('warp_affine', hs, 8, js, 0, 1), reps=20)
     print(f"device {dev / 1e3:.3f} ms; {ks}\n  api {aa}")
+
+kw = dict(size=[128, 160, 160])
+print(f"## resize linear: fn.resize {timeit(lambda: voxpipe.fn.resize(xs, **kw)):.3f} ms")
+dev, ks, aa = kernels(lambda: voxpipe.fn.resize(xs, **kw), reps=20)
+print(f"device {dev / 1e3:.3f} ms; {ks}")
