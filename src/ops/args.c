@@ -5,6 +5,7 @@
  * word their messages alike. */
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,20 +53,22 @@ static void show(const shown *v, char *buf, size_t n) {
   if (used + 1 >= n && n > 4) strcpy(buf + n - 4, "...");
 }
 
-/* where: "" or " (sample 3)". */
-static vp_status bad(const vp_op_desc *op, int idx, const char *where, const char *fmt,
+/* where: the sample of a per-sample value, -1 for one value for all. */
+static vp_status bad(const vp_op_desc *op, int idx, int64_t where, const char *fmt,
                      const shown *v) {
   char text[48];
   show(v, text, sizeof text);
   char what[160];
   snprintf(what, sizeof what, fmt, text);
-  return vp_fail(VP_ERR_INVALID_ARG, "%s: argument '%s'%s: %s", op->name, op->args[idx].name,
-                 where, what);
+  char at[40] = "";
+  if (where >= 0) snprintf(at, sizeof at, " (sample %lld)", (long long)where);
+  return vp_fail(VP_ERR_INVALID_ARG, "%s: argument '%s'%s: %s", op->name, op->args[idx].name, at,
+                 what);
 }
 
 /* One number of a numeric argument: bounds, and integrality for integer
  * arguments (`integer`: it was written as an integer, so exact). */
-static vp_status number(const vp_op_desc *op, int idx, const char *where, double x, int integer,
+static vp_status number(const vp_op_desc *op, int idx, int64_t where, double x, int integer,
                         const shown *v, double *out) {
   const vp_arg_spec *sp = &op->args[idx];
   const int integral = sp->type == VP_ARG_INT || sp->type == VP_ARG_INTS;
@@ -84,7 +87,7 @@ static vp_status number(const vp_op_desc *op, int idx, const char *where, double
   return VP_OK;
 }
 
-static vp_status not_number(const vp_op_desc *op, int idx, const char *where, const shown *v) {
+static vp_status not_number(const vp_op_desc *op, int idx, int64_t where, const shown *v) {
   const vp_arg_type t = op->args[idx].type;
   return bad(op, idx, where,
              t == VP_ARG_INT || t == VP_ARG_INTS ? "expected an integer, got %s"
@@ -107,8 +110,8 @@ static int choice_index(const char *choices, const char *s) {
 
 /* ENUM and DTYPE arguments: `s` is the string given, NULL when the value
  * was not a string. */
-static vp_status named(const vp_op_desc *op, int idx, const char *where, const char *s,
-                       const shown *v, double *out) {
+static vp_status named(const vp_op_desc *op, int idx, int64_t where, const char *s, const shown *v,
+                       double *out) {
   const vp_arg_spec *sp = &op->args[idx];
   if (sp->type == VP_ARG_ENUM) {
     int k = s ? choice_index(sp->choices, s) : -1;
@@ -140,8 +143,7 @@ static vp_status named(const vp_op_desc *op, int idx, const char *where, const c
 }
 
 /* The length of a list argument. */
-static vp_status list_len(const vp_op_desc *op, int idx, const char *where, size_t n,
-                          const shown *v) {
+static vp_status list_len(const vp_op_desc *op, int idx, int64_t where, size_t n, const shown *v) {
   const vp_arg_spec *sp = &op->args[idx];
   int max = sp->max_len > 0 && sp->max_len < VP_ARG_MAX_LEN ? sp->max_len : VP_ARG_MAX_LEN;
   size_t min = (sp->flags & VP_ARG_EMPTY_OK) ? 0 : 1;
@@ -153,7 +155,7 @@ static vp_status list_len(const vp_op_desc *op, int idx, const char *where, size
   return VP_OK;
 }
 
-static vp_status json_number(const vp_op_desc *op, int idx, const char *where, const json_t *v,
+static vp_status json_number(const vp_op_desc *op, int idx, int64_t where, const json_t *v,
                              double *out) {
   const shown sv = {.j = v};
   if (json_is_integer(v)) return number(op, idx, where, (double)json_integer_value(v), 1, &sv, out);
@@ -161,7 +163,7 @@ static vp_status json_number(const vp_op_desc *op, int idx, const char *where, c
   return not_number(op, idx, where, &sv);
 }
 
-static vp_status parse_value(const vp_op_desc *op, int idx, const char *where, const json_t *v,
+static vp_status parse_value(const vp_op_desc *op, int idx, int64_t where, const json_t *v,
                              vp_arg_value *out) {
   const vp_arg_spec *sp = &op->args[idx];
   const shown sv = {.j = v};
@@ -199,7 +201,7 @@ static vp_status parse_value(const vp_op_desc *op, int idx, const char *where, c
 }
 
 /* One sample's value of an item: x[0..n) (or its string). */
-static vp_status item_value(const vp_op_desc *op, int idx, const char *where, const vp_arg_item *it,
+static vp_status item_value(const vp_op_desc *op, int idx, int64_t where, const vp_arg_item *it,
                             const double *x, int n, vp_arg_value *out) {
   const vp_arg_spec *sp = &op->args[idx];
   const int list = (it->flags & VP_ARG_ITEM_LIST) != 0,
@@ -243,7 +245,7 @@ vp_status vp_arg_parse(const vp_op_desc *op, int idx, const char *json, vp_arg_v
   if (!v)
     return vp_fail(VP_ERR_INVALID_ARG, "%s: argument '%s': %s is not JSON: %s", op->name,
                    op->args[idx].name, json, err.text);
-  vp_status s = parse_value(op, idx, "", v, out);
+  vp_status s = parse_value(op, idx, -1, v, out);
   json_decref(v);
   return s;
 }
@@ -308,19 +310,17 @@ static vp_status per_sample_values(const vp_op_desc *op, int a, int64_t given, i
 
 static vp_status parse_one(const vp_op_desc *op, int a, const json_t *v, int64_t batch,
                            argset *set) {
-  if (!json_is_object(v)) return parse_value(op, a, "", v, constant_slot(set, a));
+  if (!json_is_object(v)) return parse_value(op, a, -1, v, constant_slot(set, a));
   json_t *list = json_object_get(v, "per_sample");
   if (!list || json_object_size(v) != 1) {
     const shown sv = {.j = v};
-    return bad(op, a, "", "%s: an object must be {\"per_sample\": [one value per sample]}", &sv);
+    return bad(op, a, -1, "%s: an object must be {\"per_sample\": [one value per sample]}", &sv);
   }
   vp_arg_value *vals;
   VP_TRY(per_sample_values(op, a, json_is_array(list) ? (int64_t)json_array_size(list) : -1, batch,
                            set, &vals));
   for (int64_t i = 0; i < batch; i++) {
-    char where[40];
-    snprintf(where, sizeof where, " (sample %lld)", (long long)i);
-    VP_TRY(parse_value(op, a, where, json_array_get(list, (size_t)i), &vals[i]));
+    VP_TRY(parse_value(op, a, i, json_array_get(list, (size_t)i), &vals[i]));
   }
   return VP_OK;
 }
@@ -379,6 +379,46 @@ static vp_status args_begin(const vp_op_desc *op, int64_t batch, argset **out) {
   return VP_OK;
 }
 
+/* Every registered operator's defaults, parsed once (the registry is
+ * fixed): an eager call no longer parses them from JSON each time. */
+static pthread_once_t defaults_once = PTHREAD_ONCE_INIT;
+static vp_arg_value *defaults; /* registry index * VP_OP_MAX_ARGS + argument */
+static unsigned char *default_ok;
+
+static void defaults_init(void) {
+  const int n = vp_op_registry_count();
+  defaults = calloc((size_t)n * VP_OP_MAX_ARGS, sizeof *defaults);
+  default_ok = calloc((size_t)n * VP_OP_MAX_ARGS, 1);
+  if (!defaults || !default_ok) {
+    free(defaults);
+    free(default_ok);
+    defaults = NULL;
+    default_ok = NULL;
+    return;
+  }
+  for (int i = 0; i < n; i++) {
+    const vp_op_desc *op = vp_op_registry_at(i);
+    for (int a = 0; a < op->num_args && a < VP_OP_MAX_ARGS; a++)
+      if (op->args[a].def)
+        default_ok[i * VP_OP_MAX_ARGS + a] =
+            vp_arg_parse(op, a, op->args[a].def, &defaults[i * VP_OP_MAX_ARGS + a]) == VP_OK;
+  }
+  vp_clear_error();
+}
+
+/* Argument a's default (parsed now when the cache has none). */
+static vp_status default_value(const vp_op_desc *op, int a, vp_arg_value *out) {
+  pthread_once(&defaults_once, defaults_init);
+  const int n = defaults ? vp_op_registry_count() : 0;
+  for (int i = 0; i < n; i++)
+    if (vp_op_registry_at(i) == op) {
+      if (!default_ok[i * VP_OP_MAX_ARGS + a]) break;
+      *out = defaults[i * VP_OP_MAX_ARGS + a];
+      return VP_OK;
+    }
+  return vp_arg_parse(op, a, op->args[a].def, out);
+}
+
 /* Defaults for the arguments not given, then hands the set out. */
 static vp_status args_end(const vp_op_desc *op, argset *set, const int *given, vp_status s,
                           vp_op_args **out) {
@@ -387,7 +427,7 @@ static vp_status args_end(const vp_op_desc *op, argset *set, const int *given, v
     if (!op->args[a].def)
       s = vp_fail(VP_ERR_INVALID_ARG, "%s: argument '%s' is required", op->name, op->args[a].name);
     else
-      s = vp_arg_parse(op, a, op->args[a].def, &set->consts[a]);
+      s = default_value(op, a, &set->consts[a]);
   }
   if (s != VP_OK) {
     vp_op_args_free(&set->args);
@@ -443,7 +483,7 @@ static vp_status parse_item(const vp_op_desc *op, const vp_arg_item *it, int64_t
     if (it->len < 0 || it->len > VP_ARG_MAX_LEN * 4 || (it->len > 0 && !it->values && !it->string))
       return vp_fail(VP_ERR_INVALID_ARG, "%s: argument '%s': %d values", op->name, it->name,
                      (int)it->len);
-    return item_value(op, a, "", it, it->values, it->len, constant_slot(set, a));
+    return item_value(op, a, -1, it, it->values, it->len, constant_slot(set, a));
   }
   vp_arg_value *vals;
   VP_TRY(per_sample_values(op, a, batch, batch, set, &vals));
@@ -455,9 +495,7 @@ static vp_status parse_item(const vp_op_desc *op, const vp_arg_item *it, int64_t
     if (it->lens[i] < 0 || it->lens[i] > VP_ARG_MAX_LEN * 4 || (it->lens[i] > 0 && !it->values))
       return vp_fail(VP_ERR_INVALID_ARG, "%s: argument '%s': %d values for sample %lld", op->name,
                      it->name, (int)it->lens[i], (long long)i);
-    char where[40];
-    snprintf(where, sizeof where, " (sample %lld)", (long long)i);
-    VP_TRY(item_value(op, a, where, it, it->values + at, it->lens[i], &vals[i]));
+    VP_TRY(item_value(op, a, i, it, it->values + at, it->lens[i], &vals[i]));
     at += it->lens[i];
   }
   return VP_OK;
