@@ -177,10 +177,7 @@ __global__ void __launch_bounds__(kTileW *kTileH, 4)
   }
   for (int d = (int)blockIdx.y; d < D; d += (int)gridDim.y) {
     double x[3];
-    for (int a = 0; a < 3; a++)
-      x[a] = VP_RS_DADD(VP_RS_DADD(VP_RS_DADD(VP_RS_DMUL(s.M[a * 4], (double)d), mh[a]),
-                                   s.M[a * 4 + 3]),
-                        mw[a]);
+    x[0] = VP_RS_DADD(VP_RS_DADD(VP_RS_DADD(VP_RS_DMUL(s.M[0], (double)d), mh[0]), s.M[3]), mw[0]);
     if (IN == VP_F32 && INTERP == VP_INTERP_LINEAR && hw_in) {
       const double x0 = vp_rs_clamp_coord(x[0]);
       const double f0 = floor(x0), t0 = VP_RS_DADD(x0, -f0);
@@ -189,7 +186,7 @@ __global__ void __launch_bounds__(kTileW *kTileH, 4)
         const int64_t at = ((int64_t)d * H + h) * W + w;
         const float *src = (const float *)s.in + (int64_t)f0 * plane + hw_off;
         for (int64_t c = 0; c < s.channels; c++, src += s.in_plane) {
-          const float v = vp_rs_trilinear_f32(src, td != 0.0f ? plane : 0, wt_h != 0.0f ? n2 : 0,
+          const float v = vp_rs_trilinear_f32_i32(src, td != 0.0f ? plane : 0, wt_h != 0.0f ? n2 : 0,
                                               wt_w != 0.0f, td, wt_h, wt_w);
           if (out == VP_F32)
             ((float *)s.out)[c * s.out_plane + at] = v;
@@ -199,6 +196,10 @@ __global__ void __launch_bounds__(kTileW *kTileH, 4)
         continue;
       }
     }
+    for (int a = 1; a < 3; a++) /* axes 1 and 2 only here: the diagonal path needs none */
+      x[a] = VP_RS_DADD(VP_RS_DADD(VP_RS_DADD(VP_RS_DMUL(s.M[a * 4], (double)d), mh[a]),
+                                   s.M[a * 4 + 3]),
+                        mw[a]);
     const int64_t at = ((int64_t)d * H + h) * W + w;
     if (INTERP == VP_INTERP_CUBIC_COEF) {
       for (int64_t c = 0; c < s.channels; c++)
@@ -247,7 +248,7 @@ __global__ void __launch_bounds__(kTileW *kTileH, 4)
           const int64_t base = ((int64_t)i0 * n1 + i1) * n2 + i2;
           const float *src = (const float *)s.in + base;
           for (int64_t c = 0; c < s.channels; c++, src += s.in_plane) {
-            const float v = vp_rs_trilinear_f32(src, td != 0.0f ? plane : 0, th != 0.0f ? n2 : 0,
+            const float v = vp_rs_trilinear_f32_i32(src, td != 0.0f ? plane : 0, th != 0.0f ? n2 : 0,
                                                 tw != 0.0f, td, th, tw);
             if (out == VP_F32)
               ((float *)s.out)[c * s.out_plane + at] = v;

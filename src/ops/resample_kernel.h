@@ -209,13 +209,17 @@ VP_HD double vp_rs_linear_value(const void *src, vp_dtype t, const vp_rs_lin *L,
 VP_HD float vp_rs_lerpf(float a, float b, float tb) {
   return tb == 0.0f ? a : VP_RS_FADD(VP_RS_FMUL(VP_RS_FADD(1.0f, -tb), a), VP_RS_FMUL(tb, b));
 }
-VP_HD float vp_rs_trilinear_f32(const float *p, int64_t od, int64_t oh, int64_t ow, float td,
-                                float th, float tw) {
-  const float a = vp_rs_lerpf(p[0], p[ow], tw), b = vp_rs_lerpf(p[oh], p[oh + ow], tw);
-  const float c = vp_rs_lerpf(p[od], p[od + ow], tw),
-              e = vp_rs_lerpf(p[od + oh], p[od + oh + ow], tw);
-  return vp_rs_lerpf(vp_rs_lerpf(a, b, th), vp_rs_lerpf(c, e, th), td);
-}
+/* One body for two offset types: int64_t (the CPU row path) and int32_t
+ * (the GPU's fast kernel, whose extents fit: 32-bit address arithmetic). */
+#define VP_RS_DEFINE_TRILINEAR(NAME, IDX)                                                        \
+  VP_HD float NAME(const float *p, IDX od, IDX oh, IDX ow, float td, float th, float tw) {       \
+    const float a = vp_rs_lerpf(p[0], p[ow], tw), b = vp_rs_lerpf(p[oh], p[oh + ow], tw);        \
+    const float c = vp_rs_lerpf(p[od], p[od + ow], tw),                                          \
+                e = vp_rs_lerpf(p[od + oh], p[od + oh + ow], tw);                                \
+    return vp_rs_lerpf(vp_rs_lerpf(a, b, th), vp_rs_lerpf(c, e, th), td);                        \
+  }
+VP_RS_DEFINE_TRILINEAR(vp_rs_trilinear_f32, int64_t)
+VP_RS_DEFINE_TRILINEAR(vp_rs_trilinear_f32_i32, int32_t)
 
 /* Label mode (resample.h's VP_INTERP_LABEL) on linear's neighbours: the
  * corner weights are linear's products (1 - t) or t per axis, summed per
