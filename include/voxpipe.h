@@ -262,6 +262,13 @@ VP_API void vp_free(void *p);
  * outputs[k * batch + i] receive new tensors (released by the caller). */
 VP_API vp_status vp_ops_call(const char *name, int64_t batch, vp_tensor *const *inputs,
                              const char *args_json, uint64_t seed, vp_tensor **outputs);
+/* Orders this thread's next eager calls on GPU `device` after the work
+ * queued so far on `cuda_stream` (a cudaStream_t; NULL: the legacy default
+ * stream), with an event and no host wait: the consumer's half of DLPack's
+ * stream handshake, for inputs another library (torch) may still be
+ * writing. voxpipe.fn does it for torch CUDA inputs. */
+VP_API vp_status vp_eager_wait(int device, void *cuda_stream);
+
 /* An argument given as values instead of JSON text, for callers that hold
  * numbers already (bindings): the same checks and messages as args_json,
  * without printing and parsing every number. */

@@ -496,6 +496,15 @@ done:
   return result;
 }
 
+static PyObject *py_eager_wait(PyObject *self, PyObject *args) {
+  int device;
+  unsigned long long stream;
+  if (!PyArg_ParseTuple(args, "iK", &device, &stream)) return NULL;
+  vp_status s = vp_eager_wait(device, (void *)(uintptr_t)stream);
+  if (s != VP_OK) return raise_status(s);
+  Py_RETURN_NONE;
+}
+
 static PyObject *py_stack_view(PyObject *self, PyObject *seq) {
   Py_ssize_t n;
   vp_tensor **t = tensors_of(seq, &n, "stack_view: expected a sequence of tensors");
@@ -829,6 +838,9 @@ static PyMethodDef methods[] = {
     {"ops_call_chain", py_ops_call_chain, METH_VARARGS,
      "ops_call_chain(names, args, inputs, batch, seed) -> handles (one fused pass); args "
      "as ops_call's, one per operator"},
+    {"eager_wait", py_eager_wait, METH_VARARGS,
+     "eager_wait(device, cuda_stream): this thread's next eager calls on the device wait for "
+     "the work queued on the stream (0: the legacy default stream)"},
     {"stack_view", py_stack_view, METH_O, "stack_view(handles) -> one [N, ...] handle (no copy)"},
     {"pipeline_create", py_pipeline_create, METH_VARARGS,
      "pipeline_create(batch, threads, device, seed, prefetch, skip_bad[, fuse])"},

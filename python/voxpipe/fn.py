@@ -69,8 +69,23 @@ def _flatten_inputs(op: str, inputs):
         n = len(inputs[0])
         if n == 0 or any(len(x) != n for x in inputs):
             raise ValueError(f"{op}: input lists must be non-empty and of equal length")
-        return [_eager_input(t) for x in inputs for t in x], n, True
+        objs = [t for x in inputs for t in x]
+        _wait_for_torch(objs)
+        return [_eager_input(t) for t in objs], n, True
+    _wait_for_torch(inputs)
     return [_eager_input(x) for x in inputs], 1, False
+
+
+def _wait_for_torch(objs):
+    """torch CUDA inputs are read by pointer, without DLPack's stream handshake: this
+    thread's eager stream waits for the work torch has queued on its current stream, which
+    may still be writing them."""
+    devices = {o.device.index or 0 for o in objs
+               if type(o).__name__ == "Tensor" and type(o).__module__ == "torch" and o.is_cuda}
+    if devices:
+        import torch
+        for d in devices:
+            _C.eager_wait(d, torch.cuda.current_stream(d).cuda_stream)
 
 
 def _eager_input(obj) -> Tensor:

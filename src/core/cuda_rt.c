@@ -48,6 +48,11 @@ vp_status vp_cuda_stream_sync(vp_stream s) {
   (void)s;
   return no_cuda("stream synchronisation");
 }
+vp_status vp_cuda_stream_wait(vp_stream waiter, vp_stream on) {
+  (void)waiter;
+  (void)on;
+  return no_cuda("stream ordering");
+}
 vp_status vp_cuda_set_device(int device) {
   (void)device;
   return no_cuda("device selection");
@@ -249,6 +254,45 @@ void vp_cuda_stream_destroy(vp_stream s) {
 
 vp_status vp_cuda_stream_sync(vp_stream s) {
   VP_CUDA_TRY(cudaStreamSynchronize((cudaStream_t)s));
+  return VP_OK;
+}
+
+/* One event per thread and device serves every wait: cudaStreamWaitEvent
+ * takes the event's state when it is called, so re-recording it later is
+ * safe. Freed with the thread. */
+static pthread_key_t wait_key;
+static pthread_once_t wait_once = PTHREAD_ONCE_INIT;
+static int wait_key_ok;
+#define WAIT_EVENT_DEVICES 16
+static void wait_events_free(void *p) {
+  cudaEvent_t *ev = p;
+  for (int d = 0; d < WAIT_EVENT_DEVICES; d++)
+    if (ev[d]) (void)cudaEventDestroy(ev[d]);
+  free(ev);
+}
+static void wait_init(void) { wait_key_ok = pthread_key_create(&wait_key, wait_events_free) == 0; }
+
+vp_status vp_cuda_stream_wait(vp_stream waiter, vp_stream on) {
+  int device;
+  VP_CUDA_TRY(cudaGetDevice(&device));
+  pthread_once(&wait_once, wait_init);
+  cudaEvent_t *ev = wait_key_ok ? pthread_getspecific(wait_key) : NULL;
+  if (!ev && wait_key_ok) {
+    ev = calloc(WAIT_EVENT_DEVICES, sizeof *ev);
+    if (ev && pthread_setspecific(wait_key, ev) != 0) {
+      free(ev);
+      ev = NULL;
+    }
+  }
+  cudaStream_t src = on ? (cudaStream_t)on : cudaStreamLegacy;
+  if (!ev || device < 0 || device >= WAIT_EVENT_DEVICES) {
+    /* no per-thread event: the host waits instead */
+    VP_CUDA_TRY(cudaStreamSynchronize(src));
+    return VP_OK;
+  }
+  if (!ev[device]) VP_CUDA_TRY(cudaEventCreateWithFlags(&ev[device], cudaEventDisableTiming));
+  VP_CUDA_TRY(cudaEventRecord(ev[device], src));
+  VP_CUDA_TRY(cudaStreamWaitEvent((cudaStream_t)waiter, ev[device], 0));
   return VP_OK;
 }
 

@@ -28,6 +28,9 @@ vp_status vp_cuda_memcpy_async(void *dst, const void *src, size_t bytes, vp_stre
 vp_status vp_cuda_stream_create(int device, vp_stream *out);
 void vp_cuda_stream_destroy(vp_stream s);
 vp_status vp_cuda_stream_sync(vp_stream s);
+/* Work queued on `waiter` from now on waits for the work queued so far on
+ * `on` (NULL: the legacy default stream): an event, no host wait. */
+vp_status vp_cuda_stream_wait(vp_stream waiter, vp_stream on);
 vp_status vp_cuda_set_device(int device);
 
 /* src/core/cuda_upload.c. Every stream-ordered device allocation of the

@@ -301,6 +301,20 @@ static vp_status eager_stream(int device, vp_stream *out, int *owned) {
   return VP_OK;
 }
 
+vp_status vp_eager_wait(int device, void *cuda_stream) {
+  VP_TRY(vp_cuda_set_device(device));
+  vp_stream st;
+  int owned;
+  VP_TRY(eager_stream(device, &st, &owned));
+  if (owned) {
+    /* no stream kept for this thread: each call makes its own, so the host
+     * waits for the producer instead */
+    vp_cuda_stream_destroy(st);
+    return vp_cuda_stream_sync(cuda_stream);
+  }
+  return vp_cuda_stream_wait(st, cuda_stream);
+}
+
 /* The stream an eager call on `device` will run on, for its outputs'
  * allocations (NULL: allocate the slow way, on the legacy stream). */
 vp_stream vp_call_alloc_stream(int device) {

@@ -131,6 +131,27 @@ def test_torch_wrap_keeps_owner_alive(rng, device):
 
 
 @pytest.mark.skipif(voxpipe.cuda_device_count() == 0, reason="needs a GPU")
+def test_eager_calls_wait_for_torch_writes():
+    """A torch CUDA tensor that torch is still writing (its fill queued behind a spin kernel,
+    on the default stream or on a side stream) is read by eager calls only once written:
+    their stream waits for torch's current stream (voxpipe reads torch memory by pointer)."""
+    torch = _torch()
+    x = torch.zeros((2, 32, 48, 40), device="cuda")
+    side = torch.cuda.Stream()
+    for trial in range(4):
+        stream = side if trial % 2 else torch.cuda.current_stream()
+        with torch.cuda.stream(stream):
+            torch.cuda._sleep(50_000_000)  # tens of ms on the GPU before the fill runs
+            x.fill_(trial + 1.0)
+            y = voxpipe.fn.cast(x, dtype="float16")
+            z = voxpipe.fn.chain([x, x], [("brightness", {"factor": 2.0})])
+        assert (np.asarray(y.cpu()) == trial + 1).all(), trial
+        for t in z:
+            assert (np.asarray(t.cpu()) == 2 * (trial + 1)).all(), trial
+        torch.cuda.synchronize()
+
+
+@pytest.mark.skipif(voxpipe.cuda_device_count() == 0, reason="needs a GPU")
 def test_gpu_tensor_to_torch_zero_copy(rng, tmp_path):
     torch = _torch()
     a = _random(rng, (4, 33, 65, 17), "int16")
