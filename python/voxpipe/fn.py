@@ -84,8 +84,9 @@ def _wait_for_torch(objs):
                if type(o).__name__ == "Tensor" and type(o).__module__ == "torch" and o.is_cuda}
     if devices:
         import torch
+        raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)  # an int, no Stream object
         for d in devices:
-            _C.eager_wait(d, torch.cuda.current_stream(d).cuda_stream)
+            _C.eager_wait(d, raw(d) if raw else torch.cuda.current_stream(d).cuda_stream)
 
 
 def _eager_input(obj) -> Tensor:
