@@ -7,7 +7,6 @@ connectivity with per-kernel device times, (4) warp_affine's eager time against 
 """
 import os
 import sys
-import time
 
 import torch
 
@@ -16,15 +15,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import voxpipe  # noqa: E402
 from voxpipe import _C  # noqa: E402
-from eager_overhead import kernels, timeit  # noqa: E402  (shared with the other diagnostics)
-
-
-def host_us(fn, reps=2000):
-    fn()
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        fn()
-    return (time.perf_counter() - t0) / reps * 1e6
+from eager_overhead import host_us, kernels, timeit  # noqa: E402  (shared with the other diagnostics)
 
 
 def report(name, fn):

@@ -33,6 +33,15 @@ def timeit(fn, reps=50):
     return statistics.median(ts) * 1e3
 
 
+def host_us(fn, reps=2000):
+    """Host microseconds per call, no synchronisation (the call path alone)."""
+    fn()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - t0) / reps * 1e6
+
+
 def kernels(fn, reps=5):
     fn()
     torch.cuda.synchronize()

@@ -6,7 +6,6 @@ translation; then resize linear to 128 x 160 x 160 (eager and device). One line 
 """
 import os
 import sys
-import time
 
 import numpy as np
 import torch
@@ -18,15 +17,7 @@ import voxpipe  # noqa: E402
 from voxpipe import _C  # noqa: E402
 from voxpipe.pipeline import _args_json  # noqa: E402
 from bench_spatial import random_matrices  # noqa: E402
-from eager_overhead import kernels, timeit  # noqa: E402
-
-
-def host_us(fn, reps=200):
-    fn()
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        fn()
-    return (time.perf_counter() - t0) / reps * 1e6
+from eager_overhead import host_us, kernels, timeit  # noqa: E402
 
 
 xs = [voxpipe._as_tensor(torch.rand((1, 155, 240, 240), device="cuda")) for _ in range(8)]

@@ -27,12 +27,8 @@ def _same(name, xs, args, seed=0):
 
 
 def _rot(rng, shape):
-    q = rng.standard_normal(4)
-    q /= np.linalg.norm(q)
-    w, x, y, z = q
-    r = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                  [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                  [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+    """A random rotation about the volume's centre (3 x 4, array order)."""
+    r, _ = np.linalg.qr(rng.standard_normal((3, 3)))
     c = (np.array(shape) - 1) / 2
     return np.hstack([r, (c - r @ c)[:, None]])
 
