@@ -14,12 +14,14 @@ every iteration.
   peer users reach for); skipped when monai is absent;
 - copy: torch clone of the batch (read + write at the copy bandwidth), the ceiling.
 
-Which operators run is random per iteration, so the time of one iteration is too: "mean" is
+A second table gives the device time alone (torch.profiler: the kernels and copies each
+iteration queues), unfused against fused on the same draws, which leaves the host's part of
+each call out. Which operators run is random per iteration, so the time of one iteration is too: "mean" is
 what a training loop pays on average (the throughput), "median" a typical iteration (blur is
 drawn in 28 % of batches of 2, so the median leaves it out). Bandwidth counts 4 bytes read +
 2 written per voxel (what a fused pass must move), at the median.
 
-    python3 bench/bench_intensity.py [--out FILE] [--reps N]
+    python3 bench/bench_intensity.py [--out FILE] [--reps N] [--no-device-time]
 """
 import argparse
 import os
@@ -133,6 +135,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out")
     ap.add_argument("--reps", type=int, default=200)
+    ap.add_argument("--no-device-time", action="store_true",
+                    help="skip the torch.profiler table of device time per iteration")
     a = ap.parse_args()
     torch.manual_seed(0)
     g = torch.Generator(device="cuda").manual_seed(0)
@@ -152,9 +156,12 @@ def main():
     rng = np.random.default_rng(1)
     row("voxpipe, unfused (5 eager ops)", timeit(lambda: voxpipe_unfused(batch, rng), a.reps))
 
+    def run_fused_with(b, r):
+        *params, seed = draw(r)
+        return voxpipe.fn_chain(b, chain_args(*params), seed=seed)
+
     def run_fused():
-        *params, seed = draw(rng)
-        return voxpipe.fn_chain(batch, chain_args(*params), seed=seed)
+        return run_fused_with(batch, rng)
     row("voxpipe, fused (fn_chain: one pointwise pass, blur between when drawn)",
         timeit(run_fused, a.reps))
     row("torch eager, same formulas", timeit(lambda: torch_eager(batch, rng), a.reps))
@@ -165,6 +172,18 @@ def main():
     else:
         rows.append(("MONAI", None, None, None, why))
 
+    # device time alone (the kernels and copies a call queues, from torch.profiler), fused
+    # against unfused on the same draws: the host's part of the wall times above left out
+    dev_rows = []
+    if not a.no_device_time:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from eager_overhead import kernels
+        n = min(a.reps, 50)
+        for name, fn in (("voxpipe, unfused (5 eager ops)", voxpipe_unfused),
+                         ("voxpipe, fused (fn_chain)", run_fused_with)):
+            r = np.random.default_rng(7)
+            dev_rows.append((name, kernels(lambda: fn(batch, r), reps=n)[0] / 1e3))
+
     dev = torch.cuda.get_device_name()
     lines = [f"nnU-Net intensity chain (noise, blur, brightness, contrast, cast), {B} x {C} x "
              f"{S}^3 float32 -> float16, p {P} per op and sample, {dev}, {a.reps} iterations",
@@ -173,6 +192,14 @@ def main():
     for name, med, mean, bw, note in rows:
         f = lambda v, p=3: "" if v is None else f"{v:.{p}f}"  # noqa: E731
         lines.append(f"| {name} | {f(med)} | {f(mean)} | {f(bw, 0)} | {note} |")
+    if dev_rows:
+        lines += ["", f"Device time per iteration (kernels and copies, torch.profiler, mean of "
+                  f"{min(a.reps, 50)} iterations with the same draws for both):", "",
+                  "| implementation | device ms | note |", "|---|---:|---|"]
+        for name, ms in dev_rows:
+            ratio = dev_rows[0][1] / ms
+            lines.append(f"| {name} | {ms:.3f} | {ratio:.2f}x less than unfused |"
+                         if ms != dev_rows[0][1] else f"| {name} | {ms:.3f} |  |")
     text = "\n".join(lines)
     print(text)
     if a.out:
