@@ -869,20 +869,24 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_voxpipe", NULL, -1, methods, NULL, NULL, NULL, NULL};
 
+/* A new exception class as module attribute `name` (qualified `qual`),
+ * kept in *slot; 0 or -1 with the error set. */
+static int add_exception(PyObject *m, const char *name, const char *qual, PyObject *base,
+                         PyObject **slot) {
+  *slot = PyErr_NewException(qual, base, NULL);
+  Py_XINCREF(*slot);
+  if (PyModule_AddObject(m, name, *slot) != 0) {
+    Py_XDECREF(*slot);
+    return -1;
+  }
+  return 0;
+}
+
 PyMODINIT_FUNC PyInit__voxpipe(void) {
   PyObject *m = PyModule_Create(&module);
   if (!m) return NULL;
-  VoxpipeError = PyErr_NewException("voxpipe.VoxpipeError", PyExc_RuntimeError, NULL);
-  Py_XINCREF(VoxpipeError);
-  if (PyModule_AddObject(m, "VoxpipeError", VoxpipeError) != 0) {
-    Py_XDECREF(VoxpipeError);
-    Py_DECREF(m);
-    return NULL;
-  }
-  NeedsJson = PyErr_NewException("voxpipe._voxpipe.NeedsJson", PyExc_TypeError, NULL);
-  Py_XINCREF(NeedsJson);
-  if (PyModule_AddObject(m, "NeedsJson", NeedsJson) != 0) {
-    Py_XDECREF(NeedsJson);
+  if (add_exception(m, "VoxpipeError", "voxpipe.VoxpipeError", PyExc_RuntimeError, &VoxpipeError) ||
+      add_exception(m, "NeedsJson", "voxpipe._voxpipe.NeedsJson", PyExc_TypeError, &NeedsJson)) {
     Py_DECREF(m);
     return NULL;
   }

@@ -69,6 +69,22 @@ __device__ __forceinline__ uint32_t voxel_of(const CclDesc &d, const At &a, int 
   return (z * d.H + y) * d.W + x;
 }
 
+/* f(row, k) for each of the block's (z, y) rows inside the volume: row =
+ * the linear index of its voxel at x = 2 bx, k = that voxel's mask bit (the
+ * row's second voxel is bit k + 1, when x = 2 bx + 1 < W). */
+template <class F>
+__device__ __forceinline__ void for_block_rows(const CclDesc &d, const At &a, F f) {
+  for (int lz = 0; lz < 2; lz++) {
+    const uint32_t z = 2 * a.bz + lz;
+    if (z >= d.D) break;
+    for (int ly = 0; ly < 2; ly++) {
+      const uint32_t y = 2 * a.by + ly;
+      if (y >= d.H) break;
+      f((z * d.H + y) * d.W + 2 * a.bx, lz * 4 + ly * 2);
+    }
+  }
+}
+
 /* The root word of block x's tree. __ldcg: parents change under other
  * threads' unions, so L1 copies would go stale. */
 __device__ __forceinline__ u64 root_of(const u64 *P, uint32_t x) {
@@ -150,18 +166,10 @@ __device__ __forceinline__ uint32_t init_unit(const Grid &g, const int64_t *sele
   const T *in = (const T *)d.in;
   const uint32_t x0 = 2 * a.bx;
   uint32_t m = 0;
-  for (int lz = 0; lz < 2; lz++) {
-    const uint32_t z = 2 * a.bz + lz;
-    if (z >= d.D) break;
-    for (int ly = 0; ly < 2; ly++) {
-      const uint32_t y = 2 * a.by + ly;
-      if (y >= d.H) break;
-      const uint32_t row = (z * d.H + y) * d.W + x0;
-      const int k = lz * 4 + ly * 2;
-      if (Elem<T>::fg(p, in[row])) m |= 1u << k;
-      if (x0 + 1 < d.W && Elem<T>::fg(p, in[row + 1])) m |= 2u << k;
-    }
-  }
+  for_block_rows(d, a, [&](uint32_t row, int k) {
+    if (Elem<T>::fg(p, in[row])) m |= 1u << k;
+    if (x0 + 1 < d.W && Elem<T>::fg(p, in[row + 1])) m |= 2u << k;
+  });
   w.mask[g.off[s] + b] = (uint8_t)m;
   /* background blocks' words are never read */
   if (m) w.parent[g.off[s] + b] = (u64)voxel_of(d, a, __ffs(m) - 1) << 32 | b;
@@ -308,23 +316,16 @@ __global__ void __launch_bounds__(vp_bl_threads)
       const At a(G, b);
       const uint32_t x0 = 2 * a.bx;
       const bool pair = (d.W & 1) == 0 && ((uintptr_t)d.lab & 7) == 0;
-      for (int lz = 0; lz < 2; lz++) {
-        const uint32_t z = 2 * a.bz + lz;
-        if (z >= d.D) break;
-        for (int ly = 0; ly < 2; ly++) {
-          const uint32_t y = 2 * a.by + ly;
-          if (y >= d.H) break;
-          const int k = lz * 4 + ly * 2;
-          const int32_t l0 = (m >> k) & 1 ? label : 0, l1 = (m >> k) & 2 ? label : 0;
-          int32_t *row = d.lab + (z * d.H + y) * d.W + x0;
-          if (pair) {
-            *(int2 *)row = make_int2(l0, l1);
-          } else {
-            row[0] = l0;
-            if (x0 + 1 < d.W) row[1] = l1;
-          }
+      for_block_rows(d, a, [&](uint32_t r, int k) {
+        const int32_t l0 = (m >> k) & 1 ? label : 0, l1 = (m >> k) & 2 ? label : 0;
+        int32_t *row = d.lab + r;
+        if (pair) {
+          *(int2 *)row = make_int2(l0, l1);
+        } else {
+          row[0] = l0;
+          if (x0 + 1 < d.W) row[1] = l1;
         }
-      }
+      });
       /* the block's extent: its lower or upper half on an axis where
        * the other holds no foreground voxel */
       const uint32_t c[3] = {2 * a.bz, 2 * a.by, x0};

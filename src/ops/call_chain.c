@@ -57,6 +57,22 @@ static void plan(chain_plan *p, const int *keep, int n) {
   }
 }
 
+/* The operators a segment runs, with their calls, into ops / calls (a
+ * fused run leaves out the operators dropped inside it); returns their
+ * count. The first call takes the segment's input, the last its output. */
+static int segment_ops(const chain_plan *p, const segment *sg, const vp_op_desc **ops,
+                       vp_op_call *calls) {
+  int m = 0;
+  for (int k = sg->first; k < sg->first + sg->n; k++) {
+    if (sg->fused && !vp_op_is_pointwise(p->ops[k])) continue;
+    ops[m] = p->ops[k];
+    calls[m++] = p->calls[k];
+  }
+  calls[0].in[0] = p->calls[sg->first].in[0];
+  calls[m - 1].out[0] = p->calls[sg->first + sg->n - 1].out[0];
+  return m;
+}
+
 /* The call of a segment: a fused run's engine takes the first call (with
  * its batch, stream...) and the last call's outputs. */
 static vp_status run_segments(void *ctx, int gpu, vp_threadpool *pool, vp_stream st, int device) {
@@ -74,14 +90,7 @@ static vp_status run_segments(void *ctx, int gpu, vp_threadpool *pool, vp_stream
        * ones: gather them */
       const vp_op_desc *ops[VP_PW_MAX_OPS];
       vp_op_call calls[VP_PW_MAX_OPS];
-      int m = 0;
-      for (int k = sg->first; k < sg->first + sg->n; k++) {
-        if (!vp_op_is_pointwise(p->ops[k])) continue;
-        ops[m] = p->ops[k];
-        calls[m++] = p->calls[k];
-      }
-      calls[0].in[0] = p->calls[sg->first].in[0];
-      calls[m - 1].out[0] = p->calls[sg->first + sg->n - 1].out[0];
+      const int m = segment_ops(p, sg, ops, calls);
       s = vp_pointwise_run(ops, calls, m, gpu);
     } else {
       const vp_op_desc *op = p->ops[sg->first];
@@ -135,12 +144,7 @@ static vp_status alloc_segments(chain_plan *p, int64_t batch, vp_tensor *const *
     /* a fused run's infer sees only its kept (pointwise) operators */
     const vp_op_desc *ops[VP_PW_MAX_OPS];
     vp_op_call calls[VP_PW_MAX_OPS];
-    int m = 0;
-    for (int k = sg->first; k < sg->first + sg->n; k++) {
-      if (sg->fused && !vp_op_is_pointwise(p->ops[k])) continue;
-      ops[m] = p->ops[k];
-      calls[m++] = p->calls[k];
-    }
+    const int m = segment_ops(p, sg, ops, calls);
     s = vp_pointwise_infer(ops, calls, m, spec);
     const int last = sg->first + sg->n - 1;
     if (s == VP_OK)

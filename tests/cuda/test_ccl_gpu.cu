@@ -176,16 +176,21 @@ static void test_batch_select_gpu(void **state) {
   for (int i = 0; i < N; i++) free(cs[i].data);
 }
 
+/* An empty uint8 volume of the benchmark's size, 155 x 240 x 240. */
+static void bench_sized_case(ccl_case *c, int connectivity) {
+  memset(c, 0, sizeof *c);
+  c->dtype = VP_U8;
+  c->shape[0] = 155, c->shape[1] = 240, c->shape[2] = 240;
+  c->p.connectivity = connectivity;
+  ccl_case_alloc(c);
+}
+
 /* A volume of the benchmark's size and density: many small blobs. */
 static void test_large_gpu(void **state) {
   (void)state;
   uint64_t rng = g_rng ^ 0x1a29e;
   ccl_case c;
-  memset(&c, 0, sizeof c);
-  c.dtype = VP_U8;
-  c.shape[0] = 155, c.shape[1] = 240, c.shape[2] = 240;
-  c.p.connectivity = 6;
-  ccl_case_alloc(&c);
+  bench_sized_case(&c, 6);
   for (int64_t e = 0; e < 155 * 240 * 240; e++) ccl_set(&c, e, ccl_u01(&rng) < 0.3);
   check_batch("large 6", &c, 1, NULL, 100);
   c.p.connectivity = 26;
@@ -402,11 +407,7 @@ static void test_blocks_blobs_gpu(void **state) {
   (void)state;
   uint64_t rng = g_rng ^ 0xb10b5;
   ccl_case c;
-  memset(&c, 0, sizeof c);
-  c.dtype = VP_U8;
-  c.shape[0] = 155, c.shape[1] = 240, c.shape[2] = 240;
-  c.p.connectivity = 26;
-  ccl_case_alloc(&c);
+  bench_sized_case(&c, 26);
   uint8_t *v = (uint8_t *)c.data;
   const int64_t n = 155 * 240 * 240;
   int64_t set = 0;
