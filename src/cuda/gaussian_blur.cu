@@ -362,6 +362,7 @@ vp_status plan(const vp_blur_desc *d, int64_t n, vp_dtype t, size_t as, char *sc
     Job j;
     memset(&j, 0, sizeof j);
     if (!d[i].apply) {
+      if (d[i].in == d[i].out) continue; /* a chain passed the sample through */
       j.src = d[i].in;
       j.dst = d[i].out;
       j.n = d[i].numel;

@@ -188,38 +188,53 @@ vp_status vp_call_find_device(const vp_op_desc *op, int64_t batch, vp_tensor *co
   return VP_OK;
 }
 
-/* Output k of every sample as views of one device batch: one allocation
- * (one cudaMallocAsync and one synchronisation) instead of one per sample,
- * as the executor does. Only when the samples share dtype and rank; a
- * batch that cannot be made leaves the slots empty for the per-sample
- * path, which words its own errors. */
+/* Output k of the samples whose slot is empty as views of one device batch:
+ * one allocation (one cudaMallocAsync and one synchronisation) instead of
+ * one per sample, as the executor does. Only when those samples share dtype
+ * and rank; a batch that cannot be made leaves the slots empty for the
+ * per-sample path, which words its own errors. */
 static void batch_output(const vp_out_spec *spec, int64_t B, int k, int device, vp_tensor **slots) {
-  const vp_out_spec *s0 = &spec[k];
-  for (int64_t i = 1; i < B; i++)
-    if (spec[i * VP_OP_MAX_IO + k].dtype != s0->dtype ||
-        spec[i * VP_OP_MAX_IO + k].ndim != s0->ndim)
-      return;
+  const vp_out_spec *s0 = NULL;
+  int64_t m = 0;
+  for (int64_t i = 0; i < B; i++) {
+    if (slots[i]) continue;
+    const vp_out_spec *si = &spec[i * VP_OP_MAX_IO + k];
+    if (!s0) s0 = si;
+    if (si->dtype != s0->dtype || si->ndim != s0->ndim) return;
+    m++;
+  }
+  if (m < 2) return;
   int nd = s0->ndim;
-  int64_t *shapes = calloc((size_t)B * (size_t)(nd ? nd : 1), sizeof *shapes);
-  if (!shapes) return;
-  for (int64_t i = 0; i < B; i++)
-    for (int d = 0; d < nd; d++) shapes[i * nd + d] = spec[i * VP_OP_MAX_IO + k].shape[d];
+  int64_t *shapes = calloc((size_t)m * (size_t)(nd ? nd : 1), sizeof *shapes);
+  int64_t *which = calloc((size_t)m, sizeof *which);
+  if (!shapes || !which) {
+    free(shapes);
+    free(which);
+    return;
+  }
+  for (int64_t i = 0, j = 0; i < B; i++) {
+    if (slots[i]) continue;
+    for (int d = 0; d < nd; d++) shapes[j * nd + d] = spec[i * VP_OP_MAX_IO + k].shape[d];
+    which[j++] = i;
+  }
   vp_batch *b = NULL;
-  vp_status s = vp_batch_create(s0->dtype, nd, B, shapes, VP_MEM_DEVICE, device, &b);
+  vp_status s = vp_batch_create(s0->dtype, nd, m, shapes, VP_MEM_DEVICE, device, &b);
   free(shapes);
-  for (int64_t i = 0; i < B && s == VP_OK; i++) s = vp_batch_sample(b, i, &slots[i]);
+  for (int64_t j = 0; j < m && s == VP_OK; j++) s = vp_batch_sample(b, j, &slots[which[j]]);
   vp_batch_destroy(b); /* the views hold the batch */
   if (s != VP_OK) {
-    for (int64_t i = 0; i < B; i++) {
-      vp_tensor_release(slots[i]);
-      slots[i] = NULL;
+    for (int64_t j = 0; j < m; j++) {
+      vp_tensor_release(slots[which[j]]);
+      slots[which[j]] = NULL;
     }
     vp_clear_error();
   }
+  free(which);
 }
 
 /* Outputs from spec[i * VP_OP_MAX_IO + k] (of op, whose meta runs when
- * `meta`), with the first input's geometry where the ranks agree. */
+ * `meta`), with the first input's geometry where the ranks agree. Slots
+ * already set (a chain passing a sample through) are left as they are. */
 vp_status vp_call_alloc_from_spec(const vp_op_desc *op, const vp_op_call *c, vp_out_spec *spec,
                                   vp_tensor **outputs, int device, int meta) {
   vp_status s = VP_OK;
@@ -227,9 +242,14 @@ vp_status vp_call_alloc_from_spec(const vp_op_desc *op, const vp_op_call *c, vp_
     for (int k = 0; k < op->num_outputs; k++)
       batch_output(spec, c->batch, k, device, outputs + k * c->batch);
   for (int64_t i = 0; i < c->batch && s == VP_OK; i++) {
+    int given = 0;
     for (int k = 0; k < op->num_outputs && s == VP_OK; k++) {
       vp_tensor **t = &outputs[k * c->batch + i];
       const vp_out_spec *o = &spec[i * VP_OP_MAX_IO + k];
+      if (*t && op->num_inputs > 0 && *t == c->in[0][i]) {
+        given = 1;
+        continue;
+      }
       if (!*t) {
         s = vp_tensor_create(o->dtype, o->ndim, o->shape, device < 0 ? VP_MEM_HOST : VP_MEM_DEVICE,
                              device < 0 ? 0 : device, t);
@@ -242,7 +262,7 @@ vp_status vp_call_alloc_from_spec(const vp_op_desc *op, const vp_op_call *c, vp_
       if (op->num_inputs > 0 && c->in[0][i]->ndim == (*t)->ndim)
         vp_tensor_copy_meta(*t, c->in[0][i]);
     }
-    if (s == VP_OK && meta && op->meta) s = op->meta(c, i);
+    if (s == VP_OK && meta && op->meta && !given) s = op->meta(c, i);
   }
   return s;
 }

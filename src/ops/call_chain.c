@@ -84,6 +84,10 @@ static vp_status run_segments(void *ctx, int gpu, vp_threadpool *pool, vp_stream
       p->calls[k].stream = st;
       p->calls[k].device = device < 0 ? 0 : device;
     }
+    int64_t moved = 0;
+    for (int64_t i = 0; i < p->calls[sg->first].batch; i++)
+      moved += p->calls[sg->first].in[0][i] != p->calls[sg->first + sg->n - 1].out[0][i];
+    if (!moved) continue; /* every sample passed through */
     vp_status s;
     if (sg->fused) {
       /* the engine skips dropped operators by running only the kept
@@ -126,12 +130,42 @@ static int all_pass(const vp_op_desc *op, const vp_op_call *c) {
   return 1;
 }
 
+/* An intermediate segment's samples that it leaves as they are (p drew
+ * nothing for them, no dtype or shape change) take their input tensor as
+ * output: no copy is made, and the operators skip a sample whose output
+ * is its input (the pointwise engine's copy, blur's). The chain's own
+ * outputs are always new tensors. */
+static vp_status pass_through(const segment *sg, const vp_op_desc *const *ops,
+                              const vp_op_call *calls, int m, const vp_out_spec *spec,
+                              vp_tensor *const *in, vp_tensor **out, int *pass) {
+  const int64_t B = calls[0].batch;
+  if (sg->fused) {
+    VP_TRY(vp_pointwise_passes(ops, calls, m, pass));
+  } else {
+    for (int64_t i = 0; i < B; i++) pass[i] = ops[0]->passes && ops[0]->passes(&calls[0], i);
+  }
+  for (int64_t i = 0; i < B; i++) {
+    const vp_out_spec *o = &spec[i * VP_OP_MAX_IO];
+    if (!pass[i] || o->dtype != in[i]->dtype || o->ndim != in[i]->ndim ||
+        memcmp(o->shape, in[i]->shape, (size_t)o->ndim * sizeof o->shape[0]) != 0)
+      continue;
+    vp_tensor_retain(in[i]);
+    out[i] = in[i];
+  }
+  return VP_OK;
+}
+
 /* Allocates each segment's outputs (the last one's are `outputs`): specs
  * from the operators' infer in turn, on the stream the call runs on. */
 static vp_status alloc_segments(chain_plan *p, int64_t batch, vp_tensor *const *inputs,
                                 vp_tensor **outputs, vp_tensor **inter, int device) {
   vp_out_spec *spec = calloc((size_t)batch * VP_OP_MAX_IO, sizeof *spec);
-  if (!spec) return vp_fail(VP_ERR_NOMEM, "ops chain: out of host memory");
+  int *pass = calloc((size_t)batch, sizeof *pass);
+  if (!spec || !pass) {
+    free(spec);
+    free(pass);
+    return vp_fail(VP_ERR_NOMEM, "ops chain: out of host memory");
+  }
   vp_status s = VP_OK;
   vp_tensor *const *in = inputs;
   for (int j = 0; j < p->nseg && s == VP_OK; j++) {
@@ -147,11 +181,13 @@ static vp_status alloc_segments(chain_plan *p, int64_t batch, vp_tensor *const *
     const int m = segment_ops(p, sg, ops, calls);
     s = vp_pointwise_infer(ops, calls, m, spec);
     const int last = sg->first + sg->n - 1;
+    if (s == VP_OK && j < p->nseg - 1) s = pass_through(sg, ops, calls, m, spec, in, out, pass);
     if (s == VP_OK)
       s = vp_call_alloc_from_spec(p->ops[last], &p->calls[last], spec, out, device, !sg->fused);
     in = out;
   }
   free(spec);
+  free(pass);
   return s;
 }
 

@@ -263,9 +263,12 @@ static vp_status run_cpu(const vp_op_call *c) {
     }
     s = vp_op_parallel(c, units, 1, pass_h, &bc);
   }
-  if (s == VP_OK) { /* D (or the copy): rows of every sample */
+  if (s == VP_OK) { /* D (or the copy): rows of every sample but those a chain passes
+                     * through (output = input, call_chain.c) */
     for (int64_t i = 0; i < c->batch; i++)
-      units[i] = bc.d[i].shape[3] ? bc.d[i].numel / bc.d[i].shape[3] : 0;
+      units[i] = bc.d[i].shape[3] && (bc.d[i].apply || bc.d[i].in != bc.d[i].out)
+                     ? bc.d[i].numel / bc.d[i].shape[3]
+                     : 0;
     s = vp_op_parallel(c, units, row_grain, pass_d, &bc);
   }
   for (int64_t i = 0; i < c->batch; i++) free(bc.d[i].tmp_a);

@@ -288,6 +288,9 @@ static vp_status build(const vp_op_desc *const *ops, const vp_op_call *calls, in
     sm->chan_numel = vp_tensor_numel(in[i]) / chans[i];
     sm->steps = at;
     sm->flags = (copy && ch->in == ch->out) ? VP_PW_COPY : 0;
+    /* a copy onto itself (a chain passing the sample through, call_chain.c)
+     * is no work: no channels, so neither body visits the sample */
+    if ((sm->flags & VP_PW_COPY) && sm->in == sm->out) sm->channels = 0;
     if ((((uintptr_t)sm->in | (uintptr_t)sm->out) & 15) == 0 && sm->chan_numel % 4 == 0)
       sm->flags |= VP_PW_ALIGNED;
     for (int64_t c = 0; c < chans[i]; c++) {

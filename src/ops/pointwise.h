@@ -98,6 +98,12 @@ vp_status vp_pointwise_run(const vp_op_desc *const *ops, const vp_op_call *calls
 vp_status vp_pointwise_infer(const vp_op_desc *const *ops, const vp_op_call *calls, int n,
                              vp_out_spec *spec);
 
+/* pass[i] = whether the chain leaves sample i as it is (every stage the
+ * identity on its dtype: p left it alone, a cast to the dtype it has), from
+ * the stages' hooks on data-less views (batch = calls[0].batch). */
+vp_status vp_pointwise_passes(const vp_op_desc *const *ops, const vp_op_call *calls, int n,
+                              int *pass);
+
 /* Fusible: the op has a pointwise hook, one tensor input and one output.
  * (An op with a pointwise hook and a second input, normalize_masked, runs
  * on the engine alone: the pipeline does not fuse it.) */

@@ -48,3 +48,36 @@ vp_status vp_pointwise_infer(const vp_op_desc *const *ops, const vp_op_call *cal
   free(views);
   return s;
 }
+
+vp_status vp_pointwise_passes(const vp_op_desc *const *ops, const vp_op_call *calls, int n,
+                              int *pass) {
+  const int64_t B = calls[0].batch;
+  vp_tensor *const *in = calls[0].in[0];
+  struct vp_tensor *views = calloc((size_t)B, sizeof *views);
+  vp_tensor **vp = calloc((size_t)B, sizeof *vp);
+  vp_status s = VP_OK;
+  if (!views || !vp) s = vp_fail(VP_ERR_NOMEM, "pointwise chain: out of host memory");
+  for (int64_t i = 0; i < B && s == VP_OK; i++) {
+    views[i].dtype = in[i]->dtype;
+    views[i].ndim = in[i]->ndim;
+    memcpy(views[i].shape, in[i]->shape, sizeof views[i].shape);
+    views[i].mem = in[i]->mem;
+    views[i].device = in[i]->device;
+    vp[i] = &views[i];
+    pass[i] = 1;
+  }
+  for (int k = 0; k < n && s == VP_OK; k++) {
+    vp_op_call c = calls[k];
+    c.in[0] = vp;
+    for (int64_t i = 0; i < B && s == VP_OK; i++) {
+      if (!pass[i]) continue;
+      vp_pw_stage st;
+      s = ops[k]->pointwise(&c, i, &st);
+      /* the engine's copy: a stage that only "rounds" to the dtype it has */
+      pass[i] = s == VP_OK && st.kind == VP_PW_IDENTITY && st.out == views[i].dtype;
+    }
+  }
+  free(vp);
+  free(views);
+  return s;
+}

@@ -165,6 +165,51 @@ def test_chain_with_blur_equals_calls_one_by_one(rng, dev):
     assert len(no_blur) == 4
 
 
+@pytest.mark.parametrize("dev", ["cpu", "gpu"])
+def test_chain_passes_untouched_samples_through(rng, dev):
+    """A segment that p leaves alone for a sample hands that sample's input on instead of a
+    copy (noise drawn for no sample: its pass is skipped; blur drawn for one: the other is
+    not copied). The bytes are those of the calls one by one, the inputs stay as they were,
+    and the chain's outputs are new tensors even where every operator passed a sample."""
+    if dev == "gpu" and voxpipe._voxpipe.cuda_device_count() == 0:
+        pytest.skip("no GPU")
+    host = [(rng.standard_normal(s) * 40 + 90).astype(np.float32)
+            for s in [(2, 9, 10, 11), (1, 5, 17, 6), (2, 7, 7, 7)]]
+    keep = [h.copy() for h in host]
+    xs = [voxpipe._as_tensor(x).to("gpu") for x in host] if dev == "gpu" else host
+    ps = lambda v: {"per_sample": v}  # noqa: E731
+    cases = [
+        [("gaussian_noise", {"stddev": 2.0, "p": ps([0, 0, 0])}),
+         ("gaussian_blur", {"sigma": [0.9], "p": ps([1, 0, 1])}),
+         ("brightness", {"factor": 1.2, "p": ps([0, 1, 0])}),
+         ("cast", {"dtype": "float16"})],
+        [("gaussian_noise", {"stddev": 2.0, "p": ps([1, 0, 0])}),
+         ("gaussian_blur", {"sigma": [0.7], "p": ps([0, 1, 0])}),
+         ("contrast", {"factor": 1.3, "p": ps([0, 0, 1])})],
+        # a cast before blur changes the dtype: nothing may pass through there
+        [("cast", {"dtype": "float16"}),
+         ("gaussian_blur", {"sigma": [0.8], "p": ps([0, 1, 0])}),
+         ("brightness", {"factor": 0.9, "p": ps([1, 0, 0])})],
+        # the chain ends in a blur that passes samples 0 and 2: still new outputs
+        [("brightness", {"factor": 1.1, "p": ps([0, 0, 1])}),
+         ("gaussian_blur", {"sigma": [0.6], "p": ps([0, 1, 0])})],
+    ]
+    for ops in cases:
+        fused = voxpipe.fn.chain(xs, ops, seed=11)
+        one = _one_by_one(xs, ops, 11, dev)
+        for x, a, b in zip(xs, fused, one):
+            assert a is not x and a._h != getattr(x, "_h", None)
+            assert _host(a).tobytes() == _host(b).tobytes(), ops
+        for x, k in zip(xs, keep):
+            assert _host(x).tobytes() == k.tobytes()
+    # the last chain's first sample passed every operator: its output equals its input
+    # and is a copy (writing to the input does not show in it)
+    out = voxpipe.fn.chain(host, cases[3], seed=11)
+    assert np.asarray(out[0]).tobytes() == keep[0].tobytes()
+    host[0][...] = 0
+    assert np.asarray(out[0]).tobytes() == keep[0].tobytes()
+
+
 def test_chain_with_shape_changing_operators(rng):
     """Any one-input operator may sit in a chain: resize and flip between pointwise runs."""
     xs = [rng.standard_normal(s).astype(np.float32) for s in [(1, 9, 10, 11), (1, 6, 13, 7)]]
