@@ -494,8 +494,16 @@ extern "C" vp_status vp_cuda_pointwise(const vp_pw_sample *samples, int64_t n,
       if (need_kind > l) l = need_kind;
     }
     lvl[i] = (unsigned char)l;
+    /* a sample with nothing to do (no elements, or a copy onto itself: a
+     * chain passing it through) launches no kernel level: an apply launch
+     * whose 4096 blocks all found nothing cost 9.4 us (Nsight Compute) */
+    if (samples[i].channels == 0 || samples[i].chan_numel == 0) continue;
     levels |= 1u << l;
     if (l > lite) lite = l;
+  }
+  if (!levels) {
+    free(lvl);
+    return VP_OK;
   }
   int64_t max_c = 1, max_cn = 1, parts = 0;
   for (int64_t i = 0; i < n; i++) {

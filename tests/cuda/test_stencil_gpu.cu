@@ -175,6 +175,17 @@ static void test_blur_edges_gpu(void **state) {
   blur_vs_cpu(json, shapes, n, k_all_dtypes, 10, 1);
 }
 
+/* Tiles whose halo lies inside the axis (the gathers' unreflected path):
+ * D and H of 150 and 140 hold 64-deep column tiles with 3-voxel halos
+ * clear of both ends, W of 520 a 256-wide row tile; the lean float32 and
+ * float64 kernels and the converting one (uint16). */
+static void test_blur_interior_gpu(void **state) {
+  (void)state;
+  static const blur_shape shapes[] = {{4, {1, 150, 140, 520}}, {3, {150, 140, 520}}};
+  static const vp_dtype dts[] = {VP_U16, VP_F32, VP_F64};
+  blur_vs_cpu("{\"sigma\": {\"per_sample\": [[1.0], [0.9, 0.7, 1.1]]}}", shapes, 2, dts, 3, 0);
+}
+
 /* Radius 128 (sigma 32, truncate 4: the op's bounds), on extents both
  * above and below it: 257-voxel halos around 256-wide row tiles and 64-deep
  * column tiles; float64 columns need 80 KiB of shared memory (opt-in). */
@@ -310,6 +321,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_blur_gpu),
       cmocka_unit_test(test_blur_edges_gpu),
+      cmocka_unit_test(test_blur_interior_gpu),
       cmocka_unit_test(test_blur_max_radius_gpu),
       cmocka_unit_test(test_blur_big_gpu),
       cmocka_unit_test(test_lowres_gpu),
