@@ -155,10 +155,11 @@ static vp_status alloc_output(const vp_out_spec *spec, int64_t B, vp_memkind mem
   for (int64_t i = 1; i < B; i++)
     uniform &= spec[i * VP_OP_MAX_IO].dtype == spec[0].dtype &&
                spec[i * VP_OP_MAX_IO].ndim == spec[0].ndim;
+  for (int64_t i = 0; i < B; i++) uniform &= !slots[i]; /* a sample passed through */
   if (!uniform) {
     for (int64_t i = 0; i < B; i++) {
       const vp_out_spec *o = &spec[i * VP_OP_MAX_IO];
-      VP_TRY(vp_tensor_create(o->dtype, o->ndim, o->shape, mem, device, &slots[i]));
+      if (!slots[i]) VP_TRY(vp_tensor_create(o->dtype, o->ndim, o->shape, mem, device, &slots[i]));
     }
     return VP_OK;
   }
@@ -310,6 +311,29 @@ vp_status vp_exec_alloc_outputs(vp_exec *e, vp_exec_work *w, int n, const vp_out
 const vp_graph *vp_exec_graph(const vp_exec *e) { return e->g; }
 int64_t vp_exec_batch(const vp_exec *e) { return e->B; }
 
+/* A node whose `passes` hook says p left sample i alone hands its input on
+ * as that sample's output (the op skips a sample whose output is its
+ * input: no copy), as the eager chain does (src/ops/call_chain.c); not for
+ * the pipeline's outputs, which are new batches the caller may write to. */
+static void pass_through(const vp_graph *g, int n, const vp_op_call *c, const vp_out_spec *spec,
+                         vp_tensor **vals) {
+  const vp_node *node = &g->nodes[n];
+  const vp_op_desc *op = node->op;
+  if (!op->passes || op->num_inputs < 1 || op->num_outputs != 1) return;
+  vp_tensor **slots = &vals[(size_t)node->outputs[0] * (size_t)c->batch];
+  for (int k = 0; k < g->num_outputs; k++)
+    if (g->outputs[k] == node->outputs[0]) return;
+  for (int64_t i = 0; i < c->batch; i++) {
+    vp_tensor *in = c->in[0][i];
+    const vp_out_spec *o = &spec[i * VP_OP_MAX_IO];
+    if (slots[i] || !op->passes(c, i) || o->dtype != in->dtype || o->ndim != in->ndim ||
+        memcmp(o->shape, in->shape, (size_t)o->ndim * sizeof o->shape[0]) != 0)
+      continue;
+    vp_tensor_retain(in);
+    slots[i] = in;
+  }
+}
+
 vp_status vp_exec_run_node(vp_exec *e, vp_exec_work *w, int n, void *stream) {
   /* a fused pointwise chain runs whole at its last node */
   if (vp_fuse_is_inner(e->g, e->fuse_prev, n)) return VP_OK;
@@ -323,10 +347,12 @@ vp_status vp_exec_run_node(vp_exec *e, vp_exec_work *w, int n, void *stream) {
   if (!spec) return vp_fail(VP_ERR_NOMEM, "node %d (%s): out of host memory", n, op->name);
   vp_status st = VP_OK;
   for (int64_t i = 0; i < B && st == VP_OK; i++) st = op->infer(&c, i, &spec[i * VP_OP_MAX_IO]);
+  if (st == VP_OK) pass_through(e->g, n, &c, spec, w->vals);
   if (st == VP_OK) st = vp_exec_alloc_outputs(e, w, n, spec);
   free(spec);
   VP_TRY(st);
   for (int64_t i = 0; i < B; i++) {
+    if (op->num_outputs == 1 && op->num_inputs > 0 && c.out[0][i] == c.in[0][i]) continue;
     for (int k = 0; k < op->num_outputs; k++) {
       vp_tensor *t = c.out[k][i];
       /* outputs keep the geometry of the first input when they are images

@@ -210,6 +210,41 @@ def test_chain_passes_untouched_samples_through(rng, dev):
     assert np.asarray(out[0]).tobytes() == keep[0].tobytes()
 
 
+def blur_pipeline(root, dev, device_id, blur_is_output):
+    pipe = voxpipe.Pipeline(batch_size=2, num_threads=2, device_id=device_id, seed=3)
+    with pipe:
+        img, lbl = voxpipe.fn.readers.dataset(root / "dataset.json", shuffle=True)
+        x = voxpipe.fn.cast(img, dtype="float32", device=dev)
+        blurred = voxpipe.fn.gaussian_blur(x, sigma=[0.8], p=0.5, device=dev)
+        y = voxpipe.fn.brightness(blurred, factor=1.25, device=dev)
+        pipe.set_outputs(*([y, x, blurred] if blur_is_output else [y, x]))
+    pipe.build()
+    return pipe
+
+
+@pytest.mark.parametrize("dev", ["cpu", "gpu"])
+def test_pipeline_blur_passes_untouched_samples_through(dataset, dev):
+    """A blur node that p leaves alone for a sample hands that sample's input on (no copy)
+    unless its output is a pipeline output: the downstream bytes are the same either way,
+    and a sample blur skipped comes out as brightness of the unblurred input."""
+    if dev == "gpu" and voxpipe._voxpipe.cuda_device_count() == 0:
+        pytest.skip("no GPU")
+    device_id = 0 if dev == "gpu" else None
+    a = batches(blur_pipeline(dataset, dev, device_id, False), 6)
+    b = batches(blur_pipeline(dataset, dev, device_id, True), 6)
+    skipped = blurred = 0
+    for ba, bb in zip(a, b):
+        for ya, yb, xa, x, bl in zip(ba[0], bb[0], ba[1], bb[1], bb[2]):
+            assert ya.tobytes() == yb.tobytes()
+            assert xa.tobytes() == x.tobytes()  # blur's input is read, never written
+            if bl.tobytes() == x.tobytes():
+                skipped += 1
+                assert ya.tobytes() == (x * np.float32(1.25)).astype(np.float32).tobytes()
+            else:
+                blurred += 1
+    assert skipped and blurred, (skipped, blurred)
+
+
 def test_chain_with_shape_changing_operators(rng):
     """Any one-input operator may sit in a chain: resize and flip between pointwise runs."""
     xs = [rng.standard_normal(s).astype(np.float32) for s in [(1, 9, 10, 11), (1, 6, 13, 7)]]
