@@ -39,6 +39,7 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kUnroll = 4; /* groups of 4 elements per thread in a final-pass chunk */
 constexpr int64_t kApplyChunk = 4 * kThreads * kUnroll;
+constexpr int kNoiseGroups = 2; /* groups of 4 a noise thread draws at once */
 constexpr int kReduceUnroll = VP_PW_CHUNK / (4 * kThreads);
 static_assert(VP_PW_CHUNK % (4 * kThreads) == 0, "a reduction chunk is whole groups");
 /* samples and steps carried in the parameters: under the 4 KiB that every
@@ -213,12 +214,14 @@ __device__ __forceinline__ void apply_range(const vp_pw_sample &sm, const vp_pw_
        * loaded first 136 us, and a lite branch for the blocks that draw no
        * noise 115 us (both from the registers), against 98 us for this. */
 #pragma unroll 1
-      for (int r = 0; r < kUnroll; r++) {
+      for (int r = 0; r < kUnroll; r += kNoiseGroups) {
         const int64_t e = e0 + r * 4 * kThreads;
-        float v[1][4];
-        load_f<M>(sm.in, e, 4, true, v[0]);
-        run_steps<LITE, 1>(sh, nsteps, v, e, 0);
-        store_f<M>(sm.out, e, 4, true, v[0]);
+        float v[kNoiseGroups][4];
+#pragma unroll
+        for (int g = 0; g < kNoiseGroups; g++) load_f<M>(sm.in, e + g * 4 * kThreads, 4, true, v[g]);
+        run_steps<LITE, kNoiseGroups>(sh, nsteps, v, e, 4 * kThreads);
+#pragma unroll
+        for (int g = 0; g < kNoiseGroups; g++) store_f<M>(sm.out, e + g * 4 * kThreads, 4, true, v[g]);
       }
       return;
     }
@@ -252,7 +255,7 @@ __device__ __forceinline__ void apply_range(const vp_pw_sample &sm, const vp_pw_
  * registers (4 blocks; at 80 the loads in flight were too few), noise at 80
  * (3 blocks; unbounded it took 118 and ran slower). */
 template <int M, int LITE>
-__global__ void __launch_bounds__(kThreads, LITE == kLite ? 4 : (LITE == kNoise ? 3 : 1))
+__global__ void __launch_bounds__(kThreads, LITE == kLite ? 4 : (LITE == kNoise ? 2 : 1))
     apply_kernel(const __grid_constant__ Launch L) {
   extern __shared__ vp_pw_step sh[];
   const vp_pw_sample *samples = samples_of(L);
