@@ -11,7 +11,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 import numpy as np
 import torch
@@ -22,20 +21,9 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import voxpipe  # noqa: E402
 from bench_spatial import random_matrices  # noqa: E402
+from eager_overhead import timeit as wall_ms  # noqa: E402  (median ms of synchronised calls)
 
 CUDA = torch.autograd.DeviceType.CUDA
-
-
-def wall_ms(fn, reps):
-    fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts) * 1e3
 
 
 def timeline(label, fn, reps):

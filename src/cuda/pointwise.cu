@@ -202,6 +202,19 @@ __device__ __forceinline__ void run_steps(const vp_pw_step *sh, int nsteps, floa
   }
 }
 
+/* G groups of 4 elements at e, e + 4 kThreads, ...: all loaded, stepped,
+ * stored. */
+template <int M, int LITE, int G>
+__device__ __forceinline__ void groups(const vp_pw_sample &sm, const vp_pw_step *sh, int nsteps,
+                                       int64_t e) {
+  float v[G][4];
+#pragma unroll
+  for (int g = 0; g < G; g++) load_f<M>(sm.in, e + g * 4 * kThreads, 4, true, v[g]);
+  run_steps<LITE, G>(sh, nsteps, v, e, 4 * kThreads);
+#pragma unroll
+  for (int g = 0; g < G; g++) store_f<M>(sm.out, e + g * 4 * kThreads, 4, true, v[g]);
+}
+
 template <int M, int LITE>
 __device__ __forceinline__ void apply_range(const vp_pw_sample &sm, const vp_pw_step *sh,
                                             int nsteps, vp_dtype tin, vp_dtype tout, int64_t base,
@@ -215,24 +228,12 @@ __device__ __forceinline__ void apply_range(const vp_pw_sample &sm, const vp_pw_
        * loaded first 136 us, and a lite branch for the blocks that draw no
        * noise 115 us (both from the registers), against 98 us for this. */
 #pragma unroll 1
-      for (int r = 0; r < kUnroll; r += kNoiseGroups) {
-        const int64_t e = e0 + r * 4 * kThreads;
-        float v[kNoiseGroups][4];
-#pragma unroll
-        for (int g = 0; g < kNoiseGroups; g++) load_f<M>(sm.in, e + g * 4 * kThreads, 4, true, v[g]);
-        run_steps<LITE, kNoiseGroups>(sh, nsteps, v, e, 4 * kThreads);
-#pragma unroll
-        for (int g = 0; g < kNoiseGroups; g++) store_f<M>(sm.out, e + g * 4 * kThreads, 4, true, v[g]);
-      }
+      for (int r = 0; r < kUnroll; r += kNoiseGroups)
+        groups<M, LITE, kNoiseGroups>(sm, sh, nsteps, e0 + r * 4 * kThreads);
       return;
     }
     /* every load of the thread in flight before any arithmetic */
-    float v[kUnroll][4];
-#pragma unroll
-    for (int r = 0; r < kUnroll; r++) load_f<M>(sm.in, e0 + r * 4 * kThreads, 4, true, v[r]);
-    run_steps<LITE, kUnroll>(sh, nsteps, v, e0, 4 * kThreads);
-#pragma unroll
-    for (int r = 0; r < kUnroll; r++) store_f<M>(sm.out, e0 + r * 4 * kThreads, 4, true, v[r]);
+    groups<M, LITE, kUnroll>(sm, sh, nsteps, e0);
     return;
   }
   for (int64_t e = lo + 4 * threadIdx.x; e < hi; e += 4 * blockDim.x) {

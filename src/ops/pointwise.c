@@ -190,21 +190,15 @@ static vp_status build(const vp_op_desc *const *ops, const vp_op_call *calls, in
 
   vp_status s = VP_OK;
   vp_pw_stage *stages = calloc((size_t)n * (size_t)B, sizeof *stages);
-  struct vp_tensor *views = calloc((size_t)B, sizeof *views);
-  vp_tensor **view_ptrs = calloc((size_t)B, sizeof *view_ptrs);
+  struct vp_tensor *views = NULL;
+  vp_tensor **view_ptrs = NULL;
   int64_t *chans = calloc((size_t)B, sizeof *chans);
-  if (!stages || !views || !view_ptrs || !chans) {
+  if (!stages || !chans) {
     s = vp_fail(VP_ERR_NOMEM, "%s: out of memory for the chain", ch->name);
     goto done;
   }
-  for (int64_t i = 0; i < B; i++) {
-    views[i].dtype = in[i]->dtype;
-    views[i].ndim = in[i]->ndim;
-    memcpy(views[i].shape, in[i]->shape, sizeof views[i].shape);
-    views[i].mem = in[i]->mem;
-    views[i].device = in[i]->device;
-    view_ptrs[i] = &views[i];
-  }
+  s = vp_pw_views(in, B, &views, &view_ptrs);
+  if (s != VP_OK) goto done;
   /* the stages, each op seeing its input's dtype through the views */
   int count[VP_PW_MAX_OPS];
   int nsteps = 0;

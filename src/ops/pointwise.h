@@ -98,6 +98,11 @@ vp_status vp_pointwise_run(const vp_op_desc *const *ops, const vp_op_call *calls
 vp_status vp_pointwise_infer(const vp_op_desc *const *ops, const vp_op_call *calls, int n,
                              vp_out_spec *spec);
 
+/* Data-less views of in[0..B) (dtype, shape, device, geometry) for the
+ * stages' hooks: *views and *ptrs (ptrs[i] = &views[i]) are allocated
+ * here, freed by the caller with free(). */
+vp_status vp_pw_views(vp_tensor *const *in, int64_t B, struct vp_tensor **views, vp_tensor ***ptrs);
+
 /* pass[i] = whether the chain leaves sample i as it is (every stage the
  * identity on its dtype: p left it alone, a cast to the dtype it has), from
  * the stages' hooks on data-less views (batch = calls[0].batch). */

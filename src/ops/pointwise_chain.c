@@ -9,25 +9,39 @@
 #include "core/tensor.h"
 #include "ops/pointwise.h"
 
+vp_status vp_pw_views(vp_tensor *const *in, int64_t B, struct vp_tensor **views,
+                      vp_tensor ***ptrs) {
+  *views = calloc((size_t)B, sizeof **views);
+  *ptrs = calloc((size_t)B, sizeof **ptrs);
+  if (!*views || !*ptrs) {
+    free(*views);
+    free(*ptrs);
+    *views = NULL;
+    *ptrs = NULL;
+    return vp_fail(VP_ERR_NOMEM, "pointwise chain: out of host memory");
+  }
+  for (int64_t i = 0; i < B; i++) {
+    struct vp_tensor *v = &(*views)[i];
+    v->dtype = in[i]->dtype;
+    v->ndim = in[i]->ndim;
+    memcpy(v->shape, in[i]->shape, sizeof v->shape);
+    v->mem = in[i]->mem;
+    v->device = in[i]->device;
+    v->spatial_ndim = in[i]->spatial_ndim;
+    memcpy(v->spacing, in[i]->spacing, sizeof v->spacing);
+    memcpy(v->affine, in[i]->affine, sizeof v->affine);
+    (*ptrs)[i] = v;
+  }
+  return VP_OK;
+}
+
 vp_status vp_pointwise_infer(const vp_op_desc *const *ops, const vp_op_call *calls, int n,
                              vp_out_spec *spec) {
   const int64_t B = calls[0].batch;
-  struct vp_tensor *views = calloc((size_t)B, sizeof *views);
-  vp_tensor **vp = calloc((size_t)B, sizeof *vp);
+  struct vp_tensor *views;
+  vp_tensor **vp;
+  VP_TRY(vp_pw_views(calls[0].in[0], B, &views, &vp));
   vp_status s = VP_OK;
-  if (!views || !vp) s = vp_fail(VP_ERR_NOMEM, "pointwise chain: out of host memory");
-  vp_tensor *const *in = calls[0].in[0];
-  for (int64_t i = 0; i < B && s == VP_OK; i++) {
-    views[i].dtype = in[i]->dtype;
-    views[i].ndim = in[i]->ndim;
-    memcpy(views[i].shape, in[i]->shape, sizeof views[i].shape);
-    views[i].mem = in[i]->mem;
-    views[i].device = in[i]->device;
-    views[i].spatial_ndim = in[i]->spatial_ndim;
-    memcpy(views[i].spacing, in[i]->spacing, sizeof views[i].spacing);
-    memcpy(views[i].affine, in[i]->affine, sizeof views[i].affine);
-    vp[i] = &views[i];
-  }
   for (int k = 0; k < n && s == VP_OK; k++) {
     vp_op_call c = calls[k];
     c.in[0] = vp;
@@ -52,20 +66,11 @@ vp_status vp_pointwise_infer(const vp_op_desc *const *ops, const vp_op_call *cal
 vp_status vp_pointwise_passes(const vp_op_desc *const *ops, const vp_op_call *calls, int n,
                               int *pass) {
   const int64_t B = calls[0].batch;
-  vp_tensor *const *in = calls[0].in[0];
-  struct vp_tensor *views = calloc((size_t)B, sizeof *views);
-  vp_tensor **vp = calloc((size_t)B, sizeof *vp);
+  struct vp_tensor *views;
+  vp_tensor **vp;
+  VP_TRY(vp_pw_views(calls[0].in[0], B, &views, &vp));
   vp_status s = VP_OK;
-  if (!views || !vp) s = vp_fail(VP_ERR_NOMEM, "pointwise chain: out of host memory");
-  for (int64_t i = 0; i < B && s == VP_OK; i++) {
-    views[i].dtype = in[i]->dtype;
-    views[i].ndim = in[i]->ndim;
-    memcpy(views[i].shape, in[i]->shape, sizeof views[i].shape);
-    views[i].mem = in[i]->mem;
-    views[i].device = in[i]->device;
-    vp[i] = &views[i];
-    pass[i] = 1;
-  }
+  for (int64_t i = 0; i < B; i++) pass[i] = 1;
   for (int k = 0; k < n && s == VP_OK; k++) {
     vp_op_call c = calls[k];
     c.in[0] = vp;
