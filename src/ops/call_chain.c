@@ -144,14 +144,8 @@ static vp_status pass_through(const segment *sg, const vp_op_desc *const *ops,
   } else {
     for (int64_t i = 0; i < B; i++) pass[i] = ops[0]->passes && ops[0]->passes(&calls[0], i);
   }
-  for (int64_t i = 0; i < B; i++) {
-    const vp_out_spec *o = &spec[i * VP_OP_MAX_IO];
-    if (!pass[i] || o->dtype != in[i]->dtype || o->ndim != in[i]->ndim ||
-        memcmp(o->shape, in[i]->shape, (size_t)o->ndim * sizeof o->shape[0]) != 0)
-      continue;
-    vp_tensor_retain(in[i]);
-    out[i] = in[i];
-  }
+  for (int64_t i = 0; i < B; i++)
+    if (pass[i]) vp_op_hand_on(&spec[i * VP_OP_MAX_IO], in[i], &out[i]);
   return VP_OK;
 }
 

@@ -162,6 +162,13 @@ vp_status vp_op_parallel(const vp_op_call *c, const int64_t *units, int64_t grai
 /* The same over the elements of each sample's input 0 (element-wise bodies). */
 vp_status vp_op_parallel_elems(const vp_op_call *c, int64_t grain, vp_op_range_fn fn, void *ctx);
 
+/* Hands `in` on as an output that p left alone (*slot = in, retained) when
+ * the output's spec o is in's dtype and shape; returns whether it did. The
+ * operators skip a sample whose output is its input (blur, the pointwise
+ * engine): the eager chain and the pipeline executor use this so that an
+ * intermediate is not a copy. */
+int vp_op_hand_on(const vp_out_spec *o, vp_tensor *in, vp_tensor **slot);
+
 /* The operator's stream key for an eager call with `seed` (op instance =
  * a hash of the operator's name, so two operators draw different numbers). */
 vp_rng_key vp_op_eager_key(const vp_op_desc *op, uint64_t seed);

@@ -323,15 +323,9 @@ static void pass_through(const vp_graph *g, int n, const vp_op_call *c, const vp
   vp_tensor **slots = &vals[(size_t)node->outputs[0] * (size_t)c->batch];
   for (int k = 0; k < g->num_outputs; k++)
     if (g->outputs[k] == node->outputs[0]) return;
-  for (int64_t i = 0; i < c->batch; i++) {
-    vp_tensor *in = c->in[0][i];
-    const vp_out_spec *o = &spec[i * VP_OP_MAX_IO];
-    if (slots[i] || !op->passes(c, i) || o->dtype != in->dtype || o->ndim != in->ndim ||
-        memcmp(o->shape, in->shape, (size_t)o->ndim * sizeof o->shape[0]) != 0)
-      continue;
-    vp_tensor_retain(in);
-    slots[i] = in;
-  }
+  for (int64_t i = 0; i < c->batch; i++)
+    if (!slots[i] && op->passes(c, i))
+      vp_op_hand_on(&spec[i * VP_OP_MAX_IO], c->in[0][i], &slots[i]);
 }
 
 vp_status vp_exec_run_node(vp_exec *e, vp_exec_work *w, int n, void *stream) {
