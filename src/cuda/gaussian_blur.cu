@@ -21,7 +21,8 @@
  * Float32 and float64 data run lean kernels (direct loads and stores, 40
  * registers); other dtypes convert through the shared helpers in their
  * launch's first and last pass. A sample that p left alone is copied,
- * bytes, by a fourth launch; one whose radii are all 0 is converted by a W
+ * bytes, by a fourth launch (not when its output is its input: a chain
+ * passing it through); one whose radii are all 0 is converted by a W
  * pass of radius 0 (input -> float -> output, as the CPU body). */
 #include <cuda_runtime_api.h>
 #include <stdlib.h>

@@ -254,8 +254,9 @@ __device__ __forceinline__ void apply_range(const vp_pw_sample &sm, const vp_pw_
 }
 
 /* Blocks per SM asked of the register allocator: lite kernels at 64
- * registers (4 blocks; at 80 the loads in flight were too few), noise at 80
- * (3 blocks; unbounded it took 118 and ran slower). */
+ * registers (4 blocks; at 80 the loads in flight were too few), noise at
+ * 128 (2 blocks, kNoiseGroups draws a thread in flight: 47.1 -> 41.8 us
+ * against 3 blocks at 80 registers with one draw, which spilled). */
 template <int M, int LITE>
 __global__ void __launch_bounds__(kThreads, LITE == kLite ? 4 : (LITE == kNoise ? 2 : 1))
     apply_kernel(const __grid_constant__ Launch L) {
@@ -447,7 +448,7 @@ __global__ void __launch_bounds__(kThreads, LITE == kLite ? 3 : 1)
 size_t align256(size_t x) { return (x + 255) & ~(size_t)255; }
 
 template <int M>
-void launch_all(Launch &L, vp_pw_step *dtab, const uint8_t *need, int lite, unsigned levels,
+void launch_all(Launch &L, const uint8_t *need, int lite, unsigned levels,
                 dim3 grid_apply, dim3 grid_reduce, cudaStream_t st) {
   for (int j = 0; j < L.nsteps; j++) {
     int any = 0;
@@ -611,17 +612,16 @@ extern "C" vp_status vp_cuda_pointwise(const vp_pw_sample *samples, int64_t n,
     }
   }
   if (s == VP_OK) {
-    vp_pw_step *dtab = (vp_pw_step *)L.table;
     if (!fl)
-      launch_all<kGeneric>(L, dtab, need, lite, levels, grid_apply, grid_reduce, st);
+      launch_all<kGeneric>(L, need, lite, levels, grid_apply, grid_reduce, st);
     else if (in == VP_F32 && out == VP_F32)
-      launch_all<kF32F32>(L, dtab, need, lite, levels, grid_apply, grid_reduce, st);
+      launch_all<kF32F32>(L, need, lite, levels, grid_apply, grid_reduce, st);
     else if (in == VP_F32)
-      launch_all<kF32F16>(L, dtab, need, lite, levels, grid_apply, grid_reduce, st);
+      launch_all<kF32F16>(L, need, lite, levels, grid_apply, grid_reduce, st);
     else if (out == VP_F16)
-      launch_all<kF16F16>(L, dtab, need, lite, levels, grid_apply, grid_reduce, st);
+      launch_all<kF16F16>(L, need, lite, levels, grid_apply, grid_reduce, st);
     else
-      launch_all<kF16F32>(L, dtab, need, lite, levels, grid_apply, grid_reduce, st);
+      launch_all<kF16F32>(L, need, lite, levels, grid_apply, grid_reduce, st);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) s = vp_cuda_status(e, "pointwise launch");
   }

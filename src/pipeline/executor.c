@@ -147,8 +147,9 @@ vp_status vp_exec_work_scratch(vp_exec_work *w, vp_tensor *t) {
  * vp_batch, viewed per sample) when every sample has the same dtype and
  * rank, so a batch is one cudaMallocAsync and samples whose byte size is a
  * multiple of 256 lie back to back (handed to torch as one tensor without
- * a copy); otherwise a tensor per sample. spec[i * VP_OP_MAX_IO] is sample
- * i's spec of this output. */
+ * a copy); otherwise (or when some slots already hold a passed-through
+ * input) a tensor per empty slot. spec[i * VP_OP_MAX_IO] is sample i's spec
+ * of this output. */
 static vp_status alloc_output(const vp_out_spec *spec, int64_t B, vp_memkind mem, int device,
                               vp_tensor **slots) {
   int uniform = 1;
