@@ -44,6 +44,13 @@ constexpr int kCopyTile = 2048;
 constexpr int kCopyPer = kCopyTile / kThreads;
 constexpr int kBatch = 4; /* loads in flight per thread while gathering */
 constexpr int64_t kMaxGrid = 1 << 20;
+/* blur_vol: output tiles of kVolTX x kVolTY voxels walking kVolZ planes;
+ * radii up to kVolMaxR (sigma ~2.6 at truncate 3: nnU-Net's and MONAI's
+ * ranges) keep its shared memory within the plain 48 KiB. */
+constexpr int kVolTX = 32, kVolTY = 16, kVolZ = 32, kVolMaxR = 8;
+constexpr int kVolOut = kVolTX * kVolTY;
+static_assert(kVolTX == 32, "blur_vol maps a warp's lanes to the 32 voxels of a tile row");
+constexpr int kVolLoads = ((kVolTY + 2 * kVolMaxR) * (kVolTX + 2 * kVolMaxR) + kThreads - 1) / kThreads;
 /* what a block may use without opting in, less the weights' static array */
 constexpr size_t kSmemPlain = 48 * 1024 - (VP_BLUR_MAX_RADIUS + 1) * sizeof(double);
 
@@ -65,9 +72,23 @@ struct Job {
   int32_t es;      /* copy: bytes per element */
 };
 
+/* One sample of the single-pass kernel (blur_vol): all three radii at
+ * most kVolMaxR. */
+struct VolJob {
+  const void *src;
+  void *dst;
+  int64_t first; /* the job's first tile in the launch */
+  int64_t outer, d, h, w;
+  int64_t tiles_x, tiles_y, tiles_z;
+  int64_t woff[3]; /* per axis D, H, W */
+  int32_t r[3];
+  int32_t src_t, dst_t;
+};
+
 /* The last job j' >= j whose first tile is <= t (tiles only grow along a
  * block's grid-stride walk, so the previous answer is a lower bound). */
-__device__ __forceinline__ int64_t job_of(const Job *jobs, int64_t nj, int64_t j, int64_t t) {
+template <class J>
+__device__ __forceinline__ int64_t job_of(const J *jobs, int64_t nj, int64_t j, int64_t t) {
   int64_t lo = j, hi = nj - 1;
   while (lo < hi) {
     int64_t mid = lo + (hi - lo + 1) / 2;
@@ -250,6 +271,100 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Acc, kAny>())
   }
 }
 
+/* vp_blur_window_f's taps, in its order, down a ring of n = 2r + 1 planes
+ * of kVolOut floats: plane c is the centre, c -+ k wrap around. */
+__device__ __forceinline__ float ring_window(const float *ring, int e, int c, int n, const float *wf,
+                                             int r) {
+  float acc = VP_BLUR_FMUL(wf[0], ring[c * kVolOut + e]);
+  int lo = c, hi = c;
+  for (int k = 1; k <= r; k++) {
+    lo = lo == 0 ? n - 1 : lo - 1;
+    hi = hi == n - 1 ? 0 : hi + 1;
+    acc = VP_BLUR_FADD(acc, VP_BLUR_FMUL(wf[k], VP_BLUR_FADD(ring[lo * kVolOut + e],
+                                                             ring[hi * kVolOut + e])));
+  }
+  return acc;
+}
+
+/* All three passes in one launch (float accumulation, radii <= kVolMaxR):
+ * three separate passes move the sample through memory six times, this
+ * twice. A block owns a kVolTY x kVolTX column of outputs over kVolZ planes
+ * of one outer slice and walks the input planes z0 - rz .. z0 + nz + rz:
+ * each plane's tile with its reflected halo goes to shared memory (the
+ * next plane's loads in flight meanwhile), is summed along W, then along
+ * H into a ring of the last 2 rz + 1 planes, from which each thread sums
+ * its outputs along D. Every sum is vp_blur_window_f's, over the values
+ * the separate passes would hold (each pass rounded to float), so the
+ * bytes equal theirs and the CPU body's. */
+template <bool kAny>
+__global__ void __launch_bounds__(kThreads, 4)
+    blur_vol(const VolJob *jobs, int64_t nj, int64_t total, const double *w) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  __shared__ float wf[3][kVolMaxR + 1];
+  int64_t ji = 0;
+  for (int64_t t = blockIdx.x; t < total; t += gridDim.x) {
+    ji = job_of(jobs, nj, ji, t);
+    const VolJob &j = jobs[ji];
+    const int64_t lt = t - j.first;
+    const int64_t q = vp_stencil_div(lt, j.tiles_x), tx = lt - q * j.tiles_x;
+    const int64_t q2 = vp_stencil_div(q, j.tiles_y), ty = q - q2 * j.tiles_y;
+    const int64_t o = vp_stencil_div(q2, j.tiles_z), tz = q2 - o * j.tiles_z;
+    const int rz = j.r[0], ry = j.r[1], rx = j.r[2];
+    const int64_t D = j.d, H = j.h, W = j.w, HW = H * W, vol = o * D * HW;
+    const int64_t x0 = tx * kVolTX, y0 = ty * kVolTY, z0 = tz * kVolZ;
+    const int nz = (int)(D - z0 < kVolZ ? D - z0 : kVolZ), n = 2 * rz + 1, np = nz + 2 * rz;
+    const int span = kVolTX + 2 * rx, rows = kVolTY + 2 * ry, cnt = rows * span;
+    float *in_s = (float *)smem, *xb = in_s + cnt, *ring = xb + rows * kVolTX;
+    __syncthreads(); /* the previous tile is done with shared memory */
+    for (int k = threadIdx.x; k < 3 * (kVolMaxR + 1); k += kThreads) {
+      const int a = k / (kVolMaxR + 1), i = k - a * (kVolMaxR + 1);
+      if (i <= j.r[a]) wf[a][i] = (float)w[j.woff[a] + i];
+    }
+    /* each thread's tile elements, the same in every plane */
+    int64_t off[kVolLoads];
+#pragma unroll
+    for (int k = 0; k < kVolLoads; k++) {
+      const int e = threadIdx.x + k * kThreads, row = e / span, col = e - row * span;
+      off[k] = e < cnt ? vp_blur_reflect(y0 - ry + row, H) * W + vp_blur_reflect(x0 - rx + col, W)
+                       : 0;
+    }
+    const vp_dtype st = (vp_dtype)j.src_t;
+    float v[kVolLoads];
+    int64_t base = vol + vp_blur_reflect(z0 - rz, D) * HW;
+#pragma unroll
+    for (int k = 0; k < kVolLoads; k++)
+      if (threadIdx.x + k * kThreads < cnt) v[k] = Io<float, kAny>::ld(j.src, st, base + off[k]);
+    for (int p = 0, slot = 0; p < np; p++, slot = slot == n - 1 ? 0 : slot + 1) {
+#pragma unroll
+      for (int k = 0; k < kVolLoads; k++)
+        if (threadIdx.x + k * kThreads < cnt) in_s[threadIdx.x + k * kThreads] = v[k];
+      __syncthreads();
+      if (p + 1 < np) {
+        base = vol + vp_blur_reflect(z0 - rz + p + 1, D) * HW;
+#pragma unroll
+        for (int k = 0; k < kVolLoads; k++)
+          if (threadIdx.x + k * kThreads < cnt)
+            v[k] = Io<float, kAny>::ld(j.src, st, base + off[k]);
+      }
+      for (int e = threadIdx.x; e < rows * kVolTX; e += kThreads)
+        xb[e] = window(in_s + (e >> 5) * span + (e & 31) + rx, 1, wf[2], rx);
+      __syncthreads();
+      for (int e = threadIdx.x; e < kVolOut; e += kThreads)
+        ring[slot * kVolOut + e] = window(xb + e + ry * kVolTX, kVolTX, wf[1], ry);
+      __syncthreads();
+      if (p < 2 * rz) continue;
+      const int64_t zo = z0 + p - 2 * rz;
+      const int c = slot < rz ? slot + n - rz : slot - rz; /* plane p - rz */
+      for (int e = threadIdx.x; e < kVolOut; e += kThreads) {
+        const int64_t y = y0 + (e >> 5), x = x0 + (e & 31);
+        if (y < H && x < W)
+          Io<float, kAny>::st(ring_window(ring, e, c, n, wf[0], rz), j.dst, (vp_dtype)j.dst_t,
+                              vol + zo * HW + y * W + x);
+      }
+    }
+  }
+}
+
 /* Samples that p left alone: their bytes, kCopyTile elements a tile. */
 __global__ void __launch_bounds__(kThreads)
     blur_copy(const Job *jobs, int64_t nj, int64_t total, const double *) {
@@ -322,8 +437,8 @@ vp_status smem_limit(size_t *out) {
 }
 
 /* Launches kernel over the nj jobs at dev (first tiles already set). */
-template <class K>
-vp_status launch(K kernel, const Job *dev, int64_t nj, int64_t total, const double *w, size_t smem,
+template <class K, class J>
+vp_status launch(K kernel, const J *dev, int64_t nj, int64_t total, const double *w, size_t smem,
                  cudaStream_t s, const char *what) {
   if (nj == 0 || total == 0) return VP_OK;
   if (smem > kSmemPlain) {
@@ -353,9 +468,52 @@ void add_job(Launch *l, const Job &j, int64_t tiles) {
   l->total += tiles;
 }
 
-/* The jobs of the batch (host) for the W, H, D and copy launches, the
- * intermediates laid out in scratch as vp_cuda_gaussian_blur sized them. */
-vp_status plan(const vp_blur_desc *d, int64_t n, vp_dtype t, size_t as, char *scratch, Launch *L) {
+/* The single-pass launch's jobs. */
+struct VolLaunch {
+  VolJob *jobs;
+  int64_t n, total;
+  size_t smem;
+  bool any;
+};
+
+/* Whether sample d runs in blur_vol: float accumulation, every radius
+ * within its tiles' halo. */
+bool vol_ok(const vp_blur_desc &d, size_t as) {
+  return d.apply && as == sizeof(float) && d.radius[0] <= kVolMaxR && d.radius[1] <= kVolMaxR &&
+         d.radius[2] <= kVolMaxR;
+}
+
+void plan_vol(const vp_blur_desc &d, vp_dtype t, VolLaunch *V) {
+  VolJob j;
+  memset(&j, 0, sizeof j);
+  j.src = d.in;
+  j.dst = d.out;
+  j.src_t = j.dst_t = t;
+  j.outer = d.shape[0];
+  j.d = d.shape[1];
+  j.h = d.shape[2];
+  j.w = d.shape[3];
+  j.tiles_x = ceil_div(j.w, kVolTX);
+  j.tiles_y = ceil_div(j.h, kVolTY);
+  j.tiles_z = ceil_div(j.d, kVolZ);
+  for (int a = 0; a < 3; a++) {
+    j.r[a] = d.radius[a];
+    j.woff[a] = d.woff[a];
+  }
+  j.first = V->total;
+  V->jobs[V->n++] = j;
+  V->total += j.outer * j.tiles_z * j.tiles_y * j.tiles_x;
+  const int rows = kVolTY + 2 * j.r[1], span = kVolTX + 2 * j.r[2];
+  const size_t b = ((size_t)rows * (span + kVolTX) + (size_t)(2 * j.r[0] + 1) * kVolOut) * 4;
+  if (b > V->smem) V->smem = b;
+  if (t != VP_F32) V->any = true;
+}
+
+/* The jobs of the batch (host) for the W, H, D, copy and single-pass
+ * launches, the intermediates laid out in scratch as vp_cuda_gaussian_blur
+ * sized them. */
+vp_status plan(const vp_blur_desc *d, int64_t n, vp_dtype t, size_t as, char *scratch, Launch *L,
+               VolLaunch *V) {
   const vp_dtype at = as == 8 ? VP_F64 : VP_F32;
   size_t limit = kSmemPlain;
   for (int64_t i = 0; i < n; i++) {
@@ -369,6 +527,10 @@ vp_status plan(const vp_blur_desc *d, int64_t n, vp_dtype t, size_t as, char *sc
       j.n = d[i].numel;
       j.es = (int32_t)vp_stencil_elem_size(t);
       add_job(&L[3], j, ceil_div(j.n, kCopyTile));
+      continue;
+    }
+    if (vol_ok(d[i], as)) {
+      plan_vol(d[i], t, V);
       continue;
     }
     int axes[3], k = 0;
@@ -407,8 +569,11 @@ vp_status plan(const vp_blur_desc *d, int64_t n, vp_dtype t, size_t as, char *sc
 /* The launches, in pass order on one stream; dev_jobs mirrors L's tables
  * (n jobs of room each). */
 template <class Acc>
-vp_status launch_all(const Launch *L, const Job *dev_jobs, int64_t n, const double *dev_w,
-                     cudaStream_t s) {
+vp_status launch_all(const Launch *L, const Job *dev_jobs, const VolLaunch &V,
+                     const VolJob *dev_vol, int64_t n, const double *dev_w, cudaStream_t s) {
+  const char *vw = "gaussian_blur: single-pass launch";
+  VP_TRY(V.any ? launch(blur_vol<true>, dev_vol, V.n, V.total, dev_w, V.smem, s, vw)
+               : launch(blur_vol<false>, dev_vol, V.n, V.total, dev_w, V.smem, s, vw));
   const char *what[3] = {"gaussian_blur: W pass launch", "gaussian_blur: H pass launch",
                          "gaussian_blur: D pass launch"};
   for (int k = 0; k < 3; k++) {
@@ -445,15 +610,17 @@ extern "C" vp_status vp_cuda_gaussian_blur(const vp_blur_desc *descs, int64_t n,
   /* intermediates: one per pass after the first */
   uint64_t inter = 0;
   for (int64_t i = 0; i < n; i++) {
-    if (!descs[i].apply) continue;
+    if (!descs[i].apply || vol_ok(descs[i], as)) continue;
     int k = (descs[i].radius[0] > 0) + (descs[i].radius[1] > 0) + (descs[i].radius[2] > 0);
     if (k > 1) inter += (uint64_t)(k - 1) * (uint64_t)descs[i].numel;
   }
   /* one device block: [jobs of the W, H, D and copy launches, n each]
-   * [weights][scratch] */
-  if ((uint64_t)n > SIZE_MAX / (8 * sizeof(Job)) || (uint64_t)n_weights > SIZE_MAX / 16)
+   * [single-pass jobs, n][weights][scratch] */
+  if ((uint64_t)n > SIZE_MAX / (8 * (sizeof(Job) + sizeof(VolJob))) ||
+      (uint64_t)n_weights > SIZE_MAX / 16)
     return vp_fail(VP_ERR_OVERFLOW, "gaussian_blur: %lld samples", (long long)n);
-  const size_t jobs_bytes = (size_t)n * 4 * sizeof(Job);
+  const size_t vol_at = (size_t)n * 4 * sizeof(Job);
+  const size_t jobs_bytes = vol_at + (size_t)n * sizeof(VolJob);
   const size_t table = (jobs_bytes + (size_t)n_weights * sizeof(double) + 255) & ~(size_t)255;
   if (inter > (SIZE_MAX - table) / as)
     return vp_fail(VP_ERR_OVERFLOW, "gaussian_blur: %llu voxels of intermediates",
@@ -467,14 +634,17 @@ extern "C" vp_status vp_cuda_gaussian_blur(const vp_blur_desc *descs, int64_t n,
     Job *hj = (Job *)host;
     Launch L[4];
     for (int k = 0; k < 4; k++) L[k] = {hj + k * n, 0, 0, 0, false};
+    VolLaunch V = {(VolJob *)(host + vol_at), 0, 0, 0, false};
     const Job *dj = (const Job *)dev;
+    const VolJob *dv = (const VolJob *)((unsigned char *)dev + vol_at);
     const double *dw = (const double *)((unsigned char *)dev + jobs_bytes);
-    st = plan(descs, n, dtype, as, (char *)dev + table, L);
+    st = plan(descs, n, dtype, as, (char *)dev + table, L, &V);
     if (st == VP_OK) {
       st = vp_cuda_upload(dev, host, table, s, "gaussian_blur: job table");
     }
     if (st == VP_OK)
-      st = as == 8 ? launch_all<double>(L, dj, n, dw, s) : launch_all<float>(L, dj, n, dw, s);
+      st = as == 8 ? launch_all<double>(L, dj, V, dv, n, dw, s)
+                   : launch_all<float>(L, dj, V, dv, n, dw, s);
   }
   free(host);
   vp_cuda_scratch_free(dev, stream);
