@@ -44,12 +44,15 @@ constexpr int kCopyTile = 2048;
 constexpr int kCopyPer = kCopyTile / kThreads;
 constexpr int kBatch = 4; /* loads in flight per thread while gathering */
 constexpr int64_t kMaxGrid = 1 << 20;
-/* blur_vol: output tiles of kVolTX x kVolTY voxels walking kVolZ planes;
- * radii up to kVolMaxR (sigma ~2.6 at truncate 3: nnU-Net's and MONAI's
- * ranges) keep its shared memory within the plain 48 KiB. */
-constexpr int kVolTX = 32, kVolTY = 16, kVolZ = 32, kVolMaxR = 8;
-constexpr int kVolOut = kVolTX * kVolTY;
-static_assert(kVolTX == 32, "blur_vol maps a warp's lanes to the 32 voxels of a tile row");
+/* blur_vol: output tiles of kVolTX x kVolTY voxels walking kVolZ planes,
+ * radii up to kVolMaxR (sigma 4/3 at truncate 3: nnU-Net's range). A
+ * thread sums kVolQ consecutive voxels of a row along W, kVolRows of a
+ * column along H, and keeps those columns' last 2 rz + 1 planes in
+ * registers for D. */
+constexpr int kVolTX = 32, kVolTY = 16, kVolZ = 32, kVolMaxR = 4, kVolQ = 4;
+constexpr int kVolRows = kVolTY / (kThreads / kVolTX);
+static_assert(kVolTX == 32 && kVolRows == 2, "blur_vol: a warp per two rows of a tile");
+constexpr int kVolSpan = kVolTX + 2 * kVolMaxR + 1; /* a row in shared memory, at most */
 constexpr int kVolLoads = ((kVolTY + 2 * kVolMaxR) * (kVolTX + 2 * kVolMaxR) + kThreads - 1) / kThreads;
 /* what a block may use without opting in, less the weights' static array */
 constexpr size_t kSmemPlain = 48 * 1024 - (VP_BLUR_MAX_RADIUS + 1) * sizeof(double);
@@ -271,36 +274,38 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Acc, kAny>())
   }
 }
 
-/* vp_blur_window_f's taps, in its order, down a ring of n = 2r + 1 planes
- * of kVolOut floats: plane c is the centre, c -+ k wrap around. */
-__device__ __forceinline__ float ring_window(const float *ring, int e, int c, int n, const float *wf,
-                                             int r) {
-  float acc = VP_BLUR_FMUL(wf[0], ring[c * kVolOut + e]);
-  int lo = c, hi = c;
-  for (int k = 1; k <= r; k++) {
-    lo = lo == 0 ? n - 1 : lo - 1;
-    hi = hi == n - 1 ? 0 : hi + 1;
-    acc = VP_BLUR_FADD(acc, VP_BLUR_FMUL(wf[k], VP_BLUR_FADD(ring[lo * kVolOut + e],
-                                                             ring[hi * kVolOut + e])));
-  }
+/* vp_blur_window_f's sum, in its order, for the value c[o] of a register
+ * window (taps at o -+ k, k <= r <= kVolMaxR): the indices are constants
+ * once unrolled, so c stays in registers. */
+template <int LO, int N>
+__device__ __forceinline__ float reg_window(const float (&c)[N], int o, const float *wf, int r) {
+  float acc = VP_BLUR_FMUL(wf[0], c[o - LO]);
+#pragma unroll
+  for (int k = 1; k <= kVolMaxR; k++)
+    if (k <= r)
+      acc = VP_BLUR_FADD(acc, VP_BLUR_FMUL(wf[k], VP_BLUR_FADD(c[o - k - LO], c[o + k - LO])));
   return acc;
 }
 
-/* All three passes in one launch (float accumulation, radii <= kVolMaxR):
- * three separate passes move the sample through memory six times, this
- * twice. A block owns a kVolTY x kVolTX column of outputs over kVolZ planes
- * of one outer slice and walks the input planes z0 - rz .. z0 + nz + rz:
- * each plane's tile with its reflected halo goes to shared memory (the
- * next plane's loads in flight meanwhile), is summed along W, then along
- * H into a ring of the last 2 rz + 1 planes, from which each thread sums
- * its outputs along D. Every sum is vp_blur_window_f's, over the values
- * the separate passes would hold (each pass rounded to float), so the
- * bytes equal theirs and the CPU body's. */
-template <bool kAny>
-__global__ void __launch_bounds__(kThreads, 4)
+/* All three passes in one launch (float accumulation, radii <= kVolMaxR,
+ * RZ the D radius): three separate passes move the sample through memory
+ * six times, this twice. A block owns a kVolTY x kVolTX column of outputs
+ * over kVolZ planes of one outer slice and walks the input planes
+ * z0 - RZ .. z0 + nz + RZ. Each plane's tile with its reflected halo goes
+ * to shared memory (the next plane's loads in flight meanwhile); a thread
+ * sums kVolQ voxels of a row along W from registers into xb, then its two
+ * rows of a column along H into a register ring of the last 2 RZ + 1
+ * planes, whose slots the unrolled walk names as constants, and from which
+ * it sums its outputs along D. Every sum is vp_blur_window_f's, over the
+ * values the separate passes would hold (each pass rounded to float), so
+ * the bytes equal theirs and the CPU body's. */
+template <bool kAny, int RZ>
+__global__ void __launch_bounds__(kThreads, 2)
     blur_vol(const VolJob *jobs, int64_t nj, int64_t total, const double *w) {
-  extern __shared__ __align__(16) unsigned char smem[];
-  __shared__ float wf[3][kVolMaxR + 1];
+  constexpr int n = 2 * RZ + 1;
+  __shared__ float in_s[(kVolTY + 2 * kVolMaxR) * kVolSpan];
+  __shared__ __align__(16) float xb[(kVolTY + 2 * kVolMaxR) * kVolTX];
+  const int lane = threadIdx.x & 31, g = threadIdx.x >> 5;
   int64_t ji = 0;
   for (int64_t t = blockIdx.x; t < total; t += gridDim.x) {
     ji = job_of(jobs, nj, ji, t);
@@ -309,57 +314,100 @@ __global__ void __launch_bounds__(kThreads, 4)
     const int64_t q = vp_stencil_div(lt, j.tiles_x), tx = lt - q * j.tiles_x;
     const int64_t q2 = vp_stencil_div(q, j.tiles_y), ty = q - q2 * j.tiles_y;
     const int64_t o = vp_stencil_div(q2, j.tiles_z), tz = q2 - o * j.tiles_z;
-    const int rz = j.r[0], ry = j.r[1], rx = j.r[2];
+    const int ry = j.r[1], rx = j.r[2];
     const int64_t D = j.d, H = j.h, W = j.w, HW = H * W, vol = o * D * HW;
     const int64_t x0 = tx * kVolTX, y0 = ty * kVolTY, z0 = tz * kVolZ;
-    const int nz = (int)(D - z0 < kVolZ ? D - z0 : kVolZ), n = 2 * rz + 1, np = nz + 2 * rz;
-    const int span = kVolTX + 2 * rx, rows = kVolTY + 2 * ry, cnt = rows * span;
-    float *in_s = (float *)smem, *xb = in_s + cnt, *ring = xb + rows * kVolTX;
-    __syncthreads(); /* the previous tile is done with shared memory */
-    for (int k = threadIdx.x; k < 3 * (kVolMaxR + 1); k += kThreads) {
-      const int a = k / (kVolMaxR + 1), i = k - a * (kVolMaxR + 1);
-      if (i <= j.r[a]) wf[a][i] = (float)w[j.woff[a] + i];
+    const int nz = (int)(D - z0 < kVolZ ? D - z0 : kVolZ), np = nz + 2 * RZ;
+    /* rows 1 mod 4 apart: a warp's four rows of quads hit 32 banks */
+    const int span = kVolTX + 2 * rx, sp = span + ((5 - span % 4) & 3), rows = kVolTY + 2 * ry;
+    const int cnt = rows * span;
+    float wz[kVolMaxR + 1], wy[kVolMaxR + 1], wx[kVolMaxR + 1];
+#pragma unroll
+    for (int k = 0; k <= kVolMaxR; k++) {
+      wz[k] = k <= RZ ? (float)w[j.woff[0] + k] : 0.f;
+      wy[k] = k <= ry ? (float)w[j.woff[1] + k] : 0.f;
+      wx[k] = k <= rx ? (float)w[j.woff[2] + k] : 0.f;
     }
     /* each thread's tile elements, the same in every plane */
     int64_t off[kVolLoads];
+    int sidx[kVolLoads];
 #pragma unroll
     for (int k = 0; k < kVolLoads; k++) {
       const int e = threadIdx.x + k * kThreads, row = e / span, col = e - row * span;
       off[k] = e < cnt ? vp_blur_reflect(y0 - ry + row, H) * W + vp_blur_reflect(x0 - rx + col, W)
                        : 0;
+      sidx[k] = e < cnt ? row * sp + col : -1;
     }
-    const vp_dtype st = (vp_dtype)j.src_t;
+    /* held in registers: the output's stores could alias the job table */
+    const vp_dtype st = (vp_dtype)j.src_t, dt = (vp_dtype)j.dst_t;
+    const void *const src = j.src;
+    void *const dst = j.dst;
     float v[kVolLoads];
-    int64_t base = vol + vp_blur_reflect(z0 - rz, D) * HW;
+    const int64_t base0 = vol + vp_blur_reflect(z0 - RZ, D) * HW;
 #pragma unroll
     for (int k = 0; k < kVolLoads; k++)
-      if (threadIdx.x + k * kThreads < cnt) v[k] = Io<float, kAny>::ld(j.src, st, base + off[k]);
-    for (int p = 0, slot = 0; p < np; p++, slot = slot == n - 1 ? 0 : slot + 1) {
+      if (sidx[k] >= 0) v[k] = Io<float, kAny>::ld(src, st, base0 + off[k]);
+    float ring[n][kVolRows];
+    const int64_t y = y0 + kVolRows * g, x = x0 + lane;
+    const int64_t out0 = vol + y * W + x;
+    /* no barrier between tiles: a thread's first store to in_s follows the
+     * previous tile's last read of it (the barrier after the W sums), and
+     * its first W sum follows every thread's last H sum (the barrier
+     * after the stores) */
+    for (int p0 = 0; p0 < np; p0 += n) {
 #pragma unroll
-      for (int k = 0; k < kVolLoads; k++)
-        if (threadIdx.x + k * kThreads < cnt) in_s[threadIdx.x + k * kThreads] = v[k];
-      __syncthreads();
-      if (p + 1 < np) {
-        base = vol + vp_blur_reflect(z0 - rz + p + 1, D) * HW;
+      for (int s = 0; s < n; s++) {
+        const int p = p0 + s;
+        if (p >= np) break;
 #pragma unroll
         for (int k = 0; k < kVolLoads; k++)
-          if (threadIdx.x + k * kThreads < cnt)
-            v[k] = Io<float, kAny>::ld(j.src, st, base + off[k]);
-      }
-      for (int e = threadIdx.x; e < rows * kVolTX; e += kThreads)
-        xb[e] = window(in_s + (e >> 5) * span + (e & 31) + rx, 1, wf[2], rx);
-      __syncthreads();
-      for (int e = threadIdx.x; e < kVolOut; e += kThreads)
-        ring[slot * kVolOut + e] = window(xb + e + ry * kVolTX, kVolTX, wf[1], ry);
-      __syncthreads();
-      if (p < 2 * rz) continue;
-      const int64_t zo = z0 + p - 2 * rz;
-      const int c = slot < rz ? slot + n - rz : slot - rz; /* plane p - rz */
-      for (int e = threadIdx.x; e < kVolOut; e += kThreads) {
-        const int64_t y = y0 + (e >> 5), x = x0 + (e & 31);
-        if (y < H && x < W)
-          Io<float, kAny>::st(ring_window(ring, e, c, n, wf[0], rz), j.dst, (vp_dtype)j.dst_t,
-                              vol + zo * HW + y * W + x);
+          if (sidx[k] >= 0) in_s[sidx[k]] = v[k];
+        __syncthreads();
+        if (p + 1 < np) {
+          const int64_t base = vol + vp_blur_reflect(z0 - RZ + p + 1, D) * HW;
+#pragma unroll
+          for (int k = 0; k < kVolLoads; k++)
+            if (sidx[k] >= 0) v[k] = Io<float, kAny>::ld(src, st, base + off[k]);
+        }
+        /* W: row threadIdx / 8, voxels 4 (threadIdx % 8) .. + 3 */
+        if (threadIdx.x < rows * (kVolTX / kVolQ)) {
+          const int row = threadIdx.x >> 3, c0 = (threadIdx.x & 7) * kVolQ;
+          float c[kVolQ + 2 * kVolMaxR];
+#pragma unroll
+          for (int i = -kVolMaxR; i < kVolQ + kVolMaxR; i++)
+            if (i >= -rx && i < kVolQ + rx) c[i + kVolMaxR] = in_s[row * sp + c0 + rx + i];
+          float4 r4;
+          r4.x = reg_window<-kVolMaxR>(c, 0, wx, rx);
+          r4.y = reg_window<-kVolMaxR>(c, 1, wx, rx);
+          r4.z = reg_window<-kVolMaxR>(c, 2, wx, rx);
+          r4.w = reg_window<-kVolMaxR>(c, 3, wx, rx);
+          *(float4 *)&xb[row * kVolTX + c0] = r4;
+        }
+        __syncthreads();
+        /* H: rows 2g, 2g + 1 of column lane, into the ring */
+        {
+          float c[kVolRows + 2 * kVolMaxR];
+#pragma unroll
+          for (int i = -kVolMaxR; i < kVolRows + kVolMaxR; i++)
+            if (i >= -ry && i < kVolRows + ry)
+              c[i + kVolMaxR] = xb[(kVolRows * g + ry + i) * kVolTX + lane];
+#pragma unroll
+          for (int r = 0; r < kVolRows; r++) ring[s][r] = reg_window<-kVolMaxR>(c, r, wy, ry);
+        }
+        /* D: plane p - RZ is the centre, in slot (s - RZ) mod n */
+        if (p >= 2 * RZ && x < W) {
+          const int64_t e = out0 + (z0 + p - 2 * RZ) * HW;
+#pragma unroll
+          for (int r = 0; r < kVolRows; r++) {
+            if (y + r >= H) break;
+            float acc = VP_BLUR_FMUL(wz[0], ring[(s - RZ + n) % n][r]);
+#pragma unroll
+            for (int k = 1; k <= RZ; k++)
+              acc = VP_BLUR_FADD(acc, VP_BLUR_FMUL(wz[k], VP_BLUR_FADD(ring[(s - RZ - k + 2 * n) % n][r],
+                                                                     ring[(s - RZ + k + n) % n][r])));
+            Io<float, kAny>::st(acc, dst, dt, e + r * W);
+          }
+        }
       }
     }
   }
@@ -468,11 +516,10 @@ void add_job(Launch *l, const Job &j, int64_t tiles) {
   l->total += tiles;
 }
 
-/* The single-pass launch's jobs. */
+/* The single-pass launches' jobs, one launch per D radius. */
 struct VolLaunch {
   VolJob *jobs;
   int64_t n, total;
-  size_t smem;
   bool any;
 };
 
@@ -500,13 +547,11 @@ void plan_vol(const vp_blur_desc &d, vp_dtype t, VolLaunch *V) {
     j.r[a] = d.radius[a];
     j.woff[a] = d.woff[a];
   }
-  j.first = V->total;
-  V->jobs[V->n++] = j;
-  V->total += j.outer * j.tiles_z * j.tiles_y * j.tiles_x;
-  const int rows = kVolTY + 2 * j.r[1], span = kVolTX + 2 * j.r[2];
-  const size_t b = ((size_t)rows * (span + kVolTX) + (size_t)(2 * j.r[0] + 1) * kVolOut) * 4;
-  if (b > V->smem) V->smem = b;
-  if (t != VP_F32) V->any = true;
+  VolLaunch *v = &V[j.r[0]];
+  j.first = v->total;
+  v->jobs[v->n++] = j;
+  v->total += j.outer * j.tiles_z * j.tiles_y * j.tiles_x;
+  if (t != VP_F32) v->any = true;
 }
 
 /* The jobs of the batch (host) for the W, H, D, copy and single-pass
@@ -568,12 +613,26 @@ vp_status plan(const vp_blur_desc *d, int64_t n, vp_dtype t, size_t as, char *sc
 
 /* The launches, in pass order on one stream; dev_jobs mirrors L's tables
  * (n jobs of room each). */
+template <bool kAny, int RZ>
+vp_status launch_vol(const VolLaunch &v, const VolJob *dj, const double *dw, cudaStream_t s) {
+  return launch(blur_vol<kAny, RZ>, dj, v.n, v.total, dw, 0, s, "gaussian_blur: single-pass launch");
+}
+
+template <int RZ>
+vp_status launch_vol(const VolLaunch *V, const VolJob *dj, int64_t n, const double *dw,
+                     cudaStream_t s) {
+  const VolLaunch &v = V[RZ];
+  const vp_status st = v.any ? launch_vol<true, RZ>(v, dj + RZ * n, dw, s)
+                             : launch_vol<false, RZ>(v, dj + RZ * n, dw, s);
+  if (st != VP_OK) return st;
+  if constexpr (RZ > 0) return launch_vol<RZ - 1>(V, dj, n, dw, s);
+  return VP_OK;
+}
+
 template <class Acc>
-vp_status launch_all(const Launch *L, const Job *dev_jobs, const VolLaunch &V,
+vp_status launch_all(const Launch *L, const Job *dev_jobs, const VolLaunch *V,
                      const VolJob *dev_vol, int64_t n, const double *dev_w, cudaStream_t s) {
-  const char *vw = "gaussian_blur: single-pass launch";
-  VP_TRY(V.any ? launch(blur_vol<true>, dev_vol, V.n, V.total, dev_w, V.smem, s, vw)
-               : launch(blur_vol<false>, dev_vol, V.n, V.total, dev_w, V.smem, s, vw));
+  VP_TRY(launch_vol<kVolMaxR>(V, dev_vol, n, dev_w, s));
   const char *what[3] = {"gaussian_blur: W pass launch", "gaussian_blur: H pass launch",
                          "gaussian_blur: D pass launch"};
   for (int k = 0; k < 3; k++) {
@@ -616,11 +675,11 @@ extern "C" vp_status vp_cuda_gaussian_blur(const vp_blur_desc *descs, int64_t n,
   }
   /* one device block: [jobs of the W, H, D and copy launches, n each]
    * [single-pass jobs, n][weights][scratch] */
-  if ((uint64_t)n > SIZE_MAX / (8 * (sizeof(Job) + sizeof(VolJob))) ||
+  if ((uint64_t)n > SIZE_MAX / (8 * (sizeof(Job) + (kVolMaxR + 1) * sizeof(VolJob))) ||
       (uint64_t)n_weights > SIZE_MAX / 16)
     return vp_fail(VP_ERR_OVERFLOW, "gaussian_blur: %lld samples", (long long)n);
   const size_t vol_at = (size_t)n * 4 * sizeof(Job);
-  const size_t jobs_bytes = vol_at + (size_t)n * sizeof(VolJob);
+  const size_t jobs_bytes = vol_at + (size_t)n * (kVolMaxR + 1) * sizeof(VolJob);
   const size_t table = (jobs_bytes + (size_t)n_weights * sizeof(double) + 255) & ~(size_t)255;
   if (inter > (SIZE_MAX - table) / as)
     return vp_fail(VP_ERR_OVERFLOW, "gaussian_blur: %llu voxels of intermediates",
@@ -634,11 +693,12 @@ extern "C" vp_status vp_cuda_gaussian_blur(const vp_blur_desc *descs, int64_t n,
     Job *hj = (Job *)host;
     Launch L[4];
     for (int k = 0; k < 4; k++) L[k] = {hj + k * n, 0, 0, 0, false};
-    VolLaunch V = {(VolJob *)(host + vol_at), 0, 0, 0, false};
+    VolLaunch V[kVolMaxR + 1];
+    for (int k = 0; k <= kVolMaxR; k++) V[k] = {(VolJob *)(host + vol_at) + k * n, 0, 0, false};
     const Job *dj = (const Job *)dev;
     const VolJob *dv = (const VolJob *)((unsigned char *)dev + vol_at);
     const double *dw = (const double *)((unsigned char *)dev + jobs_bytes);
-    st = plan(descs, n, dtype, as, (char *)dev + table, L, &V);
+    st = plan(descs, n, dtype, as, (char *)dev + table, L, V);
     if (st == VP_OK) {
       st = vp_cuda_upload(dev, host, table, s, "gaussian_blur: job table");
     }
