@@ -274,17 +274,23 @@ __global__ void __launch_bounds__(kThreads, min_blocks<Acc, kAny>())
   }
 }
 
-/* vp_blur_window_f's sum, in its order, for the value c[o] of a register
- * window (taps at o -+ k, k <= r <= kVolMaxR): the indices are constants
- * once unrolled, so c stays in registers. */
-template <int LO, int N>
-__device__ __forceinline__ float reg_window(const float (&c)[N], int o, const float *wf, int r) {
-  float acc = VP_BLUR_FMUL(wf[0], c[o - LO]);
+/* vp_blur_window_f's sums, in its order, for Q consecutive values of a
+ * register window (output o's centre at c[kVolMaxR + o], taps at -+ k for
+ * k <= r <= kVolMaxR): the indices are constants once unrolled, so c
+ * stays in registers, and each tap's test serves the Q outputs. */
+template <int Q, int N>
+__device__ __forceinline__ void reg_windows(const float (&c)[N], float (&out)[Q], const float *wf,
+                                            int r) {
+  static_assert(N == Q + 2 * kVolMaxR, "a window of Q outputs and their halo");
+#pragma unroll
+  for (int o = 0; o < Q; o++) out[o] = VP_BLUR_FMUL(wf[0], c[kVolMaxR + o]);
 #pragma unroll
   for (int k = 1; k <= kVolMaxR; k++)
     if (k <= r)
-      acc = VP_BLUR_FADD(acc, VP_BLUR_FMUL(wf[k], VP_BLUR_FADD(c[o - k - LO], c[o + k - LO])));
-  return acc;
+#pragma unroll
+      for (int o = 0; o < Q; o++)
+        out[o] = VP_BLUR_FADD(
+            out[o], VP_BLUR_FMUL(wf[k], VP_BLUR_FADD(c[kVolMaxR + o - k], c[kVolMaxR + o + k])));
 }
 
 /* All three passes in one launch (float accumulation, radii <= kVolMaxR,
@@ -300,11 +306,15 @@ __device__ __forceinline__ float reg_window(const float (&c)[N], int o, const fl
  * values the separate passes would hold (each pass rounded to float), so
  * the bytes equal theirs and the CPU body's. */
 template <bool kAny, int RZ>
-__global__ void __launch_bounds__(kThreads, 2)
+__global__ void __launch_bounds__(kThreads, kAny ? 2 : 3)
     blur_vol(const VolJob *jobs, int64_t nj, int64_t total, const double *w) {
   constexpr int n = 2 * RZ + 1;
-  __shared__ float in_s[(kVolTY + 2 * kVolMaxR) * kVolSpan];
-  __shared__ __align__(16) float xb[(kVolTY + 2 * kVolMaxR) * kVolTX];
+  /* kVolMaxR floats (in_s) and rows (xb) of margin on each side: the
+   * register windows load all 2 kVolMaxR neighbours without a test, and
+   * use those within the radius only */
+  __shared__ float in_s_[(kVolTY + 2 * kVolMaxR) * kVolSpan + 2 * kVolMaxR];
+  __shared__ __align__(16) float xb_[(kVolTY + 4 * kVolMaxR) * kVolTX];
+  float *const in_s = in_s_ + kVolMaxR, *const xb = xb_ + kVolMaxR * kVolTX;
   const int lane = threadIdx.x & 31, g = threadIdx.x >> 5;
   int64_t ji = 0;
   for (int64_t t = blockIdx.x; t < total; t += gridDim.x) {
@@ -372,27 +382,21 @@ __global__ void __launch_bounds__(kThreads, 2)
         /* W: row threadIdx / 8, voxels 4 (threadIdx % 8) .. + 3 */
         if (threadIdx.x < rows * (kVolTX / kVolQ)) {
           const int row = threadIdx.x >> 3, c0 = (threadIdx.x & 7) * kVolQ;
-          float c[kVolQ + 2 * kVolMaxR];
+          const float *line = in_s + row * sp + c0 + rx;
+          float c[kVolQ + 2 * kVolMaxR], r4[kVolQ];
 #pragma unroll
-          for (int i = -kVolMaxR; i < kVolQ + kVolMaxR; i++)
-            if (i >= -rx && i < kVolQ + rx) c[i + kVolMaxR] = in_s[row * sp + c0 + rx + i];
-          float4 r4;
-          r4.x = reg_window<-kVolMaxR>(c, 0, wx, rx);
-          r4.y = reg_window<-kVolMaxR>(c, 1, wx, rx);
-          r4.z = reg_window<-kVolMaxR>(c, 2, wx, rx);
-          r4.w = reg_window<-kVolMaxR>(c, 3, wx, rx);
-          *(float4 *)&xb[row * kVolTX + c0] = r4;
+          for (int i = -kVolMaxR; i < kVolQ + kVolMaxR; i++) c[i + kVolMaxR] = line[i];
+          reg_windows(c, r4, wx, rx);
+          *(float4 *)&xb[row * kVolTX + c0] = make_float4(r4[0], r4[1], r4[2], r4[3]);
         }
         __syncthreads();
         /* H: rows 2g, 2g + 1 of column lane, into the ring */
         {
+          const float *col = xb + (kVolRows * g + ry) * kVolTX + lane;
           float c[kVolRows + 2 * kVolMaxR];
 #pragma unroll
-          for (int i = -kVolMaxR; i < kVolRows + kVolMaxR; i++)
-            if (i >= -ry && i < kVolRows + ry)
-              c[i + kVolMaxR] = xb[(kVolRows * g + ry + i) * kVolTX + lane];
-#pragma unroll
-          for (int r = 0; r < kVolRows; r++) ring[s][r] = reg_window<-kVolMaxR>(c, r, wy, ry);
+          for (int i = -kVolMaxR; i < kVolRows + kVolMaxR; i++) c[i + kVolMaxR] = col[i * kVolTX];
+          reg_windows(c, ring[s], wy, ry);
         }
         /* D: plane p - RZ is the centre, in slot (s - RZ) mod n */
         if (p >= 2 * RZ && x < W) {
