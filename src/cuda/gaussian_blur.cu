@@ -44,13 +44,16 @@ constexpr int kCopyTile = 2048;
 constexpr int kCopyPer = kCopyTile / kThreads;
 constexpr int kBatch = 4; /* loads in flight per thread while gathering */
 constexpr int64_t kMaxGrid = 1 << 20;
-/* blur_vol: output tiles of kVolTX x kVolTY voxels walking kVolZ planes,
+/* blur_vol: output tiles of kVolTX x kVolTY voxels walking zc planes,
  * radii up to kVolMaxR (sigma 4/3 at truncate 3: nnU-Net's range). A
  * thread sums kVolQ consecutive voxels of a row along W, kVolRows of a
  * column along H, and keeps those columns' last 2 rz + 1 planes in
  * registers for D. */
-constexpr int kVolTX = 32, kVolTY = 16, kVolZ = 32, kVolMaxR = 4, kVolQ = 4;
+constexpr int kVolTX = 32, kVolTY = 16, kVolMaxR = 4, kVolQ = 4;
 constexpr int kVolRows = kVolTY / (kThreads / kVolTX);
+/* Blocks an SM (launch bound): the lean kernels fit 80 registers without
+ * spilling, the converting ones 128. */
+constexpr int vol_blocks(bool any) { return any ? 2 : 3; }
 static_assert(kVolTX == 32 && kVolRows == 2, "blur_vol: a warp per two rows of a tile");
 constexpr int kVolSpan = kVolTX + 2 * kVolMaxR + 1; /* a row in shared memory, at most */
 constexpr int kVolLoads = ((kVolTY + 2 * kVolMaxR) * (kVolTX + 2 * kVolMaxR) + kThreads - 1) / kThreads;
@@ -86,6 +89,7 @@ struct VolJob {
   int64_t woff[3]; /* per axis D, H, W */
   int32_t r[3];
   int32_t src_t, dst_t;
+  int32_t zc; /* output planes a tile walks */
 };
 
 /* The last job j' >= j whose first tile is <= t (tiles only grow along a
@@ -296,7 +300,7 @@ __device__ __forceinline__ void reg_windows(const float (&c)[N], float (&out)[Q]
 /* All three passes in one launch (float accumulation, radii <= kVolMaxR,
  * RZ the D radius): three separate passes move the sample through memory
  * six times, this twice. A block owns a kVolTY x kVolTX column of outputs
- * over kVolZ planes of one outer slice and walks the input planes
+ * over zc planes of one outer slice and walks the input planes
  * z0 - RZ .. z0 + nz + RZ. Each plane's tile with its reflected halo goes
  * to shared memory (the next plane's loads in flight meanwhile); a thread
  * sums kVolQ voxels of a row along W from registers into xb, then its two
@@ -306,7 +310,7 @@ __device__ __forceinline__ void reg_windows(const float (&c)[N], float (&out)[Q]
  * values the separate passes would hold (each pass rounded to float), so
  * the bytes equal theirs and the CPU body's. */
 template <bool kAny, int RZ>
-__global__ void __launch_bounds__(kThreads, kAny ? 2 : 3)
+__global__ void __launch_bounds__(kThreads, vol_blocks(kAny))
     blur_vol(const VolJob *jobs, int64_t nj, int64_t total, const double *w) {
   constexpr int n = 2 * RZ + 1;
   /* kVolMaxR floats (in_s) and rows (xb) of margin on each side: the
@@ -326,8 +330,8 @@ __global__ void __launch_bounds__(kThreads, kAny ? 2 : 3)
     const int64_t o = vp_stencil_div(q2, j.tiles_z), tz = q2 - o * j.tiles_z;
     const int ry = j.r[1], rx = j.r[2];
     const int64_t D = j.d, H = j.h, W = j.w, HW = H * W, vol = o * D * HW;
-    const int64_t x0 = tx * kVolTX, y0 = ty * kVolTY, z0 = tz * kVolZ;
-    const int nz = (int)(D - z0 < kVolZ ? D - z0 : kVolZ), np = nz + 2 * RZ;
+    const int64_t x0 = tx * kVolTX, y0 = ty * kVolTY, z0 = tz * j.zc;
+    const int nz = (int)(D - z0 < j.zc ? D - z0 : j.zc), np = nz + 2 * RZ;
     /* rows 1 mod 4 apart: a warp's four rows of quads hit 32 banks */
     const int span = kVolTX + 2 * rx, sp = span + ((5 - span % 4) & 3), rows = kVolTY + 2 * ry;
     const int cnt = rows * span;
@@ -546,16 +550,46 @@ void plan_vol(const vp_blur_desc &d, vp_dtype t, VolLaunch *V) {
   j.w = d.shape[3];
   j.tiles_x = ceil_div(j.w, kVolTX);
   j.tiles_y = ceil_div(j.h, kVolTY);
-  j.tiles_z = ceil_div(j.d, kVolZ);
   for (int a = 0; a < 3; a++) {
     j.r[a] = d.radius[a];
     j.woff[a] = d.woff[a];
   }
   VolLaunch *v = &V[j.r[0]];
-  j.first = v->total;
   v->jobs[v->n++] = j;
-  v->total += j.outer * j.tiles_z * j.tiles_y * j.tiles_x;
   if (t != VP_F32) v->any = true;
+}
+
+/* The planes a tile of launch v (D radius rz) walks, and so its tiles: a
+ * block's time grows with zc + 2 rz planes, and a launch takes as many
+ * rounds as its blocks fill the GPU's resident slots (`slots`), so zc
+ * minimises rounds x (zc + 2 rz). A fixed 32 gave a 4 x 128^3 sample 512
+ * blocks for 396 slots: a second round a third full. */
+void finish_vol(VolLaunch *v, int rz, int64_t slots) {
+  int64_t best_cost = INT64_MAX;
+  int best = 1;
+  int64_t dmax = 1;
+  for (int64_t i = 0; i < v->n; i++) dmax = v->jobs[i].d > dmax ? v->jobs[i].d : dmax;
+  const int hi = dmax < 256 ? (int)dmax : 256;
+  for (int zc = hi; zc >= 1; zc--) {
+    int64_t blocks = 0;
+    for (int64_t i = 0; i < v->n; i++) {
+      const VolJob &j = v->jobs[i];
+      blocks += j.outer * ceil_div(j.d, zc) * j.tiles_y * j.tiles_x;
+    }
+    const int64_t cost = ceil_div(blocks, slots) * (zc + 2 * rz);
+    if (cost < best_cost) {
+      best_cost = cost;
+      best = zc;
+    }
+  }
+  v->total = 0;
+  for (int64_t i = 0; i < v->n; i++) {
+    VolJob &j = v->jobs[i];
+    j.zc = best;
+    j.tiles_z = ceil_div(j.d, best);
+    j.first = v->total;
+    v->total += j.outer * j.tiles_z * j.tiles_y * j.tiles_x;
+  }
 }
 
 /* The jobs of the batch (host) for the W, H, D, copy and single-pass
@@ -703,7 +737,16 @@ extern "C" vp_status vp_cuda_gaussian_blur(const vp_blur_desc *descs, int64_t n,
     const VolJob *dv = (const VolJob *)((unsigned char *)dev + vol_at);
     const double *dw = (const double *)((unsigned char *)dev + jobs_bytes);
     st = plan(descs, n, dtype, as, (char *)dev + table, L, V);
+    int sms = 0;
     if (st == VP_OK) {
+      int d = 0;
+      cudaError_t e = cudaGetDevice(&d);
+      if (e == cudaSuccess) e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, d);
+      if (e != cudaSuccess) st = vp_cuda_status(e, "gaussian_blur: SM count");
+    }
+    if (st == VP_OK) {
+      for (int k = 0; k <= kVolMaxR; k++)
+        finish_vol(&V[k], k, (int64_t)(sms > 0 ? sms : 1) * vol_blocks(V[k].any));
       st = vp_cuda_upload(dev, host, table, s, "gaussian_blur: job table");
     }
     if (st == VP_OK)
