@@ -245,7 +245,7 @@ __global__ void __launch_bounds__(kTileW *kTileH, 4)
         if (i0 >= 0 && i0 + (t0 != 0.0) < n0 && i1 >= 0 && i1 + (t1 != 0.0) < n1 && i2 >= 0 &&
             i2 + (t2 != 0.0) < n2) {
           const float td = (float)t0, th = (float)t1, tw = (float)t2;
-          const int64_t base = ((int64_t)i0 * n1 + i1) * n2 + i2;
+          const int base = i0 * plane + i1 * n2 + i2; /* fast_fits: < 2^31 */
           const float *src = (const float *)s.in + base;
           for (int64_t c = 0; c < s.channels; c++, src += s.in_plane) {
             const float v = vp_rs_trilinear_f32_i32(src, td != 0.0f ? plane : 0, th != 0.0f ? n2 : 0,

@@ -206,17 +206,22 @@ VP_HD double vp_rs_linear_value(const void *src, vp_dtype t, const vp_rs_lin *L,
  * never read), weights td, th, tw. vp_rs_linear_value's float arithmetic
  * in its order (W, then H, then D; a zero weight takes the first value),
  * so the bits are the same: the CPU's and GPU's interior fast paths. */
-VP_HD float vp_rs_lerpf(float a, float b, float tb) {
-  return tb == 0.0f ? a : VP_RS_FADD(VP_RS_FMUL(VP_RS_FADD(1.0f, -tb), a), VP_RS_FMUL(tb, b));
+/* ta = 1 - tb, found once per axis by the caller (the GPU does not merge
+ * explicit roundings across calls: it computed 1 - tw four times a voxel). */
+VP_HD float vp_rs_lerpf_c(float a, float b, float ta, float tb) {
+  return tb == 0.0f ? a : VP_RS_FADD(VP_RS_FMUL(ta, a), VP_RS_FMUL(tb, b));
 }
 /* One body for two offset types: int64_t (the CPU row path) and int32_t
  * (the GPU's fast kernel, whose extents fit: 32-bit address arithmetic). */
 #define VP_RS_DEFINE_TRILINEAR(NAME, IDX)                                                        \
   VP_HD float NAME(const float *p, IDX od, IDX oh, IDX ow, float td, float th, float tw) {       \
-    const float a = vp_rs_lerpf(p[0], p[ow], tw), b = vp_rs_lerpf(p[oh], p[oh + ow], tw);        \
-    const float c = vp_rs_lerpf(p[od], p[od + ow], tw),                                          \
-                e = vp_rs_lerpf(p[od + oh], p[od + oh + ow], tw);                                \
-    return vp_rs_lerpf(vp_rs_lerpf(a, b, th), vp_rs_lerpf(c, e, th), td);                        \
+    const float cd = VP_RS_FADD(1.0f, -td), ch = VP_RS_FADD(1.0f, -th),                          \
+                cw = VP_RS_FADD(1.0f, -tw);                                                      \
+    const float a = vp_rs_lerpf_c(p[0], p[ow], cw, tw),                                          \
+                b = vp_rs_lerpf_c(p[oh], p[oh + ow], cw, tw);                                    \
+    const float c = vp_rs_lerpf_c(p[od], p[od + ow], cw, tw),                                    \
+                e = vp_rs_lerpf_c(p[od + oh], p[od + oh + ow], cw, tw);                          \
+    return vp_rs_lerpf_c(vp_rs_lerpf_c(a, b, ch, th), vp_rs_lerpf_c(c, e, ch, th), cd, td);      \
   }
 VP_RS_DEFINE_TRILINEAR(vp_rs_trilinear_f32, int64_t)
 VP_RS_DEFINE_TRILINEAR(vp_rs_trilinear_f32_i32, int32_t)
