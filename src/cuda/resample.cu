@@ -152,7 +152,7 @@ __global__ void __launch_bounds__(kTileW *kTileH, 4)
    * once per thread, and each d takes only axis 0's. The values are the
    * general path's: the zero terms M[a][0] d add exact zeros to the sums. */
   bool hw_in = false;
-  int64_t hw_off = 0;
+  int hw_off = 0; /* < plane < 2^31 */
   float wt_h = 0.f, wt_w = 0.f;
   if (IN == VP_F32 && INTERP == VP_INTERP_LINEAR && s.diag) {
     const double x1 = vp_rs_clamp_coord(vp_rs_coord(s.M, 1, vp_rs_row_base(s.M, 1, 0.0, h), w));
@@ -162,7 +162,7 @@ __global__ void __launch_bounds__(kTileW *kTileH, 4)
     if (fabs(f1) < kFastCoord && fabs(f2) < kFastCoord) {
       const int i1 = (int)f1, i2 = (int)f2;
       hw_in = i1 >= 0 && i1 + (t1 != 0.0) < n1 && i2 >= 0 && i2 + (t2 != 0.0) < n2;
-      hw_off = (int64_t)i1 * n2 + i2;
+      hw_off = hw_in ? i1 * n2 + i2 : 0;
       wt_h = (float)t1;
       wt_w = (float)t2;
     }
@@ -184,10 +184,11 @@ __global__ void __launch_bounds__(kTileW *kTileH, 4)
       if (fabs(f0) < kFastCoord && f0 >= 0 && (int)f0 + (t0 != 0.0) < n0) {
         const float td = (float)t0;
         const int64_t at = ((int64_t)d * H + h) * W + w;
-        const float *src = (const float *)s.in + (int64_t)f0 * plane + hw_off;
+        const int b = (int)f0 * plane + hw_off;
+        const float *src = (const float *)s.in;
         for (int64_t c = 0; c < s.channels; c++, src += s.in_plane) {
-          const float v = vp_rs_trilinear_f32_i32(src, td != 0.0f ? plane : 0, wt_h != 0.0f ? n2 : 0,
-                                              wt_w != 0.0f, td, wt_h, wt_w);
+          const float v = vp_rs_trilinear_f32_i32(src, b, td != 0.0f ? plane : 0,
+                                                  wt_h != 0.0f ? n2 : 0, wt_w != 0.0f, td, wt_h, wt_w);
           if (out == VP_F32)
             ((float *)s.out)[c * s.out_plane + at] = v;
           else
@@ -245,11 +246,11 @@ __global__ void __launch_bounds__(kTileW *kTileH, 4)
         if (i0 >= 0 && i0 + (t0 != 0.0) < n0 && i1 >= 0 && i1 + (t1 != 0.0) < n1 && i2 >= 0 &&
             i2 + (t2 != 0.0) < n2) {
           const float td = (float)t0, th = (float)t1, tw = (float)t2;
-          const int base = i0 * plane + i1 * n2 + i2; /* fast_fits: < 2^31 */
-          const float *src = (const float *)s.in + base;
+          const int b = i0 * plane + i1 * n2 + i2; /* fast_fits: < 2^31 */
+          const float *src = (const float *)s.in;
           for (int64_t c = 0; c < s.channels; c++, src += s.in_plane) {
-            const float v = vp_rs_trilinear_f32_i32(src, td != 0.0f ? plane : 0, th != 0.0f ? n2 : 0,
-                                                tw != 0.0f, td, th, tw);
+            const float v = vp_rs_trilinear_f32_i32(src, b, td != 0.0f ? plane : 0,
+                                                    th != 0.0f ? n2 : 0, tw != 0.0f, td, th, tw);
             if (out == VP_F32)
               ((float *)s.out)[c * s.out_plane + at] = v;
             else

@@ -258,7 +258,7 @@ static void f32_gather(const vp_resample_desc *s, const float *src, const f32_ro
     }
     const float td = row->t[3 * w], th = row->t[3 * w + 1], tw = row->t[3 * w + 2];
     /* a zero weight never reads its (possibly outside) second corner */
-    dst[w] = vp_rs_trilinear_f32(src + b, td != 0.0f ? sd : 0, th != 0.0f ? sh : 0, tw != 0.0f, td,
+    dst[w] = vp_rs_trilinear_f32(src, b, td != 0.0f ? sd : 0, th != 0.0f ? sh : 0, tw != 0.0f, td,
                                  th, tw);
   }
 }

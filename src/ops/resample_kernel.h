@@ -201,11 +201,11 @@ VP_HD double vp_rs_linear_value(const void *src, vp_dtype t, const vp_rs_lin *L,
 }
 
 /* Linear on float32 data whose eight corners lie inside the input: the
- * first corner at p, the second corner along D, H, W at od, oh, ow
- * elements (0 where that axis' weight is 0, so an outside neighbour is
- * never read), weights td, th, tw. vp_rs_linear_value's float arithmetic
- * in its order (W, then H, then D; a zero weight takes the first value),
- * so the bits are the same: the CPU's and GPU's interior fast paths. */
+ * first corner at p[b] (the GPU keeps p per channel, the same for every
+ * thread, and b in 32 bits: one instruction an address), the second corner along D, H, W at od, oh,
+ * ow elements (0 where that axis' weight is 0, so an outside neighbour is never read), weights td,
+ * th, tw. vp_rs_linear_value's float arithmetic in its order (W, then H, then D; a zero weight
+ * takes the first value), so the bits are the same: the CPU's and GPU's interior fast paths. */
 /* ta = 1 - tb, found once per axis by the caller (the GPU does not merge
  * explicit roundings across calls: it computed 1 - tw four times a voxel). */
 VP_HD float vp_rs_lerpf_c(float a, float b, float ta, float tb) {
@@ -213,15 +213,15 @@ VP_HD float vp_rs_lerpf_c(float a, float b, float ta, float tb) {
 }
 /* One body for two offset types: int64_t (the CPU row path) and int32_t
  * (the GPU's fast kernel, whose extents fit: 32-bit address arithmetic). */
-#define VP_RS_DEFINE_TRILINEAR(NAME, IDX)                                                        \
-  VP_HD float NAME(const float *p, IDX od, IDX oh, IDX ow, float td, float th, float tw) {       \
-    const float cd = VP_RS_FADD(1.0f, -td), ch = VP_RS_FADD(1.0f, -th),                          \
-                cw = VP_RS_FADD(1.0f, -tw);                                                      \
-    const float a = vp_rs_lerpf_c(p[0], p[ow], cw, tw),                                          \
-                b = vp_rs_lerpf_c(p[oh], p[oh + ow], cw, tw);                                    \
-    const float c = vp_rs_lerpf_c(p[od], p[od + ow], cw, tw),                                    \
-                e = vp_rs_lerpf_c(p[od + oh], p[od + oh + ow], cw, tw);                          \
-    return vp_rs_lerpf_c(vp_rs_lerpf_c(a, b, ch, th), vp_rs_lerpf_c(c, e, ch, th), cd, td);      \
+#define VP_RS_DEFINE_TRILINEAR(NAME, IDX)                                                         \
+  VP_HD float NAME(const float *p, IDX b, IDX od, IDX oh, IDX ow, float td, float th, float tw) { \
+    const float cd = VP_RS_FADD(1.0f, -td), ch = VP_RS_FADD(1.0f, -th),                           \
+                cw = VP_RS_FADD(1.0f, -tw);                                                       \
+    const float a = vp_rs_lerpf_c(p[b], p[b + ow], cw, tw),                                       \
+                c = vp_rs_lerpf_c(p[b + oh], p[b + oh + ow], cw, tw);                             \
+    const float e = vp_rs_lerpf_c(p[b + od], p[b + od + ow], cw, tw),                             \
+                f = vp_rs_lerpf_c(p[b + od + oh], p[b + od + oh + ow], cw, tw);                   \
+    return vp_rs_lerpf_c(vp_rs_lerpf_c(a, c, ch, th), vp_rs_lerpf_c(e, f, ch, th), cd, td);       \
   }
 VP_RS_DEFINE_TRILINEAR(vp_rs_trilinear_f32, int64_t)
 VP_RS_DEFINE_TRILINEAR(vp_rs_trilinear_f32_i32, int32_t)
