@@ -4,11 +4,12 @@
  *
  * The blur is separable: 1-D passes W then H then D through an
  * intermediate of the accumulation type (float32, or float64 for float64
- * data). Both bodies run the passes in that order with the same tap order,
- * so they agree to float rounding (FMA contraction on the GPU is the only
- * difference). A pass of radius 0 multiplies by a weight of exactly 1, so
- * the GPU body skips it (the first pass it runs reads the input, the last
- * writes the output) without changing a bit. */
+ * data). Both bodies run the passes in that order with the same tap order
+ * and the same roundings (the GPU's are explicit, so nothing is contracted
+ * into a fused multiply-add): their bytes agree. A pass of radius 0
+ * multiplies by a weight of exactly 1, so the GPU's separate passes skip
+ * it (the first pass run reads the input, the last writes the output)
+ * without changing a bit. */
 #ifndef VP_CUDA_GAUSSIAN_BLUR_H
 #define VP_CUDA_GAUSSIAN_BLUR_H
 

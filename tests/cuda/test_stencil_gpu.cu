@@ -6,8 +6,8 @@
  * so that unwritten voxels show.
  *
  * Exact (bytes equal): one_hot, erase with a value fill, every unchanged
- * sample. Within 1e-5 of the output's range (integers plus one, float16
- * plus one ulp): gaussian_blur (float32 taps, FMA contraction on the GPU),
+ * sample, the single-pass blur. Within 1e-5 of the output's range
+ * (integers plus one, float16 plus one ulp): gaussian_blur's other tests,
  * bias_field (exp and the polynomial in float64, last-ulp differences),
  * erase with noise (Box-Muller's logf/sinf/cosf), simulate_low_resolution
  * (the engine's linear and cubic). gaussian_blur's tiled kernels also run
