@@ -172,6 +172,19 @@ __device__ __forceinline__ void step_f(const vp_pw_step *s, float *v, int64_t e0
     vp_pw_apply_lite_f(s, v, e0, cnt, LITE == kNoise);
 }
 
+/* A plain affine step (parameters a) on G groups of 4 values, rounded to
+ * `out`; kClamp false when every clamp bound is infinite. */
+template <bool kClamp, int G>
+__device__ __forceinline__ void affine_groups(const float *a, int out, float (*v)[4]) {
+#pragma unroll
+  for (int g = 0; g < G; g++)
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      const float x = kClamp ? vp_pw_affine1_f(v[g][k], a) : vp_pw_affine0_f(v[g][k], a);
+      v[g][k] = out == VP_PW_NO_ROUND ? x : vp_pw_round_f(x, out);
+    }
+}
+
 /* Steps [0, nsteps) on G groups of 4 values, group g at element e0 + g *
  * gstride. Plain affine steps (no mask, no keep_zero: brightness, contrast,
  * normalize, clamp) take their parameters from shared memory once per
@@ -187,14 +200,12 @@ __device__ __forceinline__ void run_steps(const vp_pw_step *sh, int nsteps, floa
       float a[7];
 #pragma unroll
       for (int q = 0; q < 7; q++) a[q] = s->f[q];
-      const int out = s->out;
-#pragma unroll
-      for (int g = 0; g < G; g++)
-#pragma unroll
-        for (int k = 0; k < 4; k++) {
-          const float x = vp_pw_affine1_f(v[g][k], a);
-          v[g][k] = out == VP_PW_NO_ROUND ? x : vp_pw_round_f(x, out);
-        }
+      /* a step without clamps (brightness, a contrast that keeps no range)
+       * skips their compares: 8 instructions a value */
+      if (a[3] == -INFINITY && a[4] == INFINITY && a[5] == -INFINITY && a[6] == INFINITY)
+        affine_groups<false, G>(a, s->out, v);
+      else
+        affine_groups<true, G>(a, s->out, v);
     } else {
 #pragma unroll
       for (int g = 0; g < G; g++) step_f<LITE>(s, v[g], e0 + g * gstride, 4);

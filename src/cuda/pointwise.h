@@ -238,10 +238,12 @@ VP_HD float vp_pw_round_f(float v, int t) {
  * written once, for both. */
 #define VP_PW_DEFINE_APPLY(SUF, T, PAR, POW, SQRT, ROUND)                                        \
   /* the affine formula on one value, parameters a[0..6] = PAR[0..6] (the GPU                    \
-   * keeps them in registers across a thread's values) */                                        \
+   * keeps them in registers across a thread's values); affine0 without the                      \
+   * clamps, which bounds of -+inf make no-ops (a NaN passes them as it is) */                    \
+  VP_HD T vp_pw_affine0_##SUF(T x, const T *a) { return (x - a[0]) * a[1] + a[2]; }               \
   VP_HD T vp_pw_affine1_##SUF(T x, const T *a) {                                                 \
     x = x < a[3] ? a[3] : (x > a[4] ? a[4] : x);                                                 \
-    x = (x - a[0]) * a[1] + a[2];                                                                \
+    x = vp_pw_affine0_##SUF(x, a);                                                               \
     return x < a[5] ? a[5] : (x > a[6] ? a[6] : x);                                              \
   }                                                                                              \
   VP_HD void vp_pw_affine_##SUF(const vp_pw_step *s, T *v, int64_t e0, int cnt) {                \
