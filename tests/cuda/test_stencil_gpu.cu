@@ -179,8 +179,8 @@ static void test_blur_edges_gpu(void **state) {
 /* The single-pass kernel (blur_vol: float accumulation, radii <= 4):
  * every D radius 0..4 (one launch each), W and H radii 0..4 apart from
  * it, extents that cut its 32 x 16 tiles (H 33 and 17, W 45, 65 and 33)
- * and its walks along D (D 70 and 40 in walks of a few planes: so few
- * blocks fill the GPU at once; test_blur_interior_gpu's D 150 in two),
+ * and its walks along D (the launch sizes them to fill the GPU: D 70 and
+ * 40 here go in walks of a few planes),
  * extents below the radius, 2-D samples, and samples p leaves alone;
  * bytes equal to the CPU body's. */
 static void test_blur_single_pass_gpu(void **state) {
