@@ -166,6 +166,14 @@ VP_HD void vp_rs_linear_setup(const int64_t shp[3], const double x[3], int borde
   }
 }
 
+/* One float lerp of linear interpolation, (1 - t) a + t b with ta = 1 - tb
+ * found once per axis by the caller (the GPU does not merge explicit
+ * roundings across calls: inline, it computed 1 - tw four times a voxel);
+ * t = 0 takes a alone. */
+VP_HD float vp_rs_lerpf_c(float a, float b, float ta, float tb) {
+  return tb == 0.0f ? a : VP_RS_FADD(VP_RS_FMUL(ta, a), VP_RS_FMUL(tb, b));
+}
+
 /* The interpolated value from a channel's data (dtype t): in float for
  * float16/float32 data, in double otherwise. (1 - t) a + t b per axis,
  * W first, as scipy weighs its corners; t = 0 takes a alone. */
@@ -181,9 +189,7 @@ VP_HD double vp_rs_linear_value(const void *src, vp_dtype t, const vp_rs_lin *L,
     for (int a = 2; a >= 0; a--) {
       float tb = (float)L->t[a], ta = VP_RS_FADD(1.0f, -tb);
       n >>= 1;
-      for (int c = 0; c < n; c++)
-        v[c] = tb == 0.0f ? v[2 * c]
-                          : VP_RS_FADD(VP_RS_FMUL(ta, v[2 * c]), VP_RS_FMUL(tb, v[2 * c + 1]));
+      for (int c = 0; c < n; c++) v[c] = vp_rs_lerpf_c(v[2 * c], v[2 * c + 1], ta, tb);
     }
     return (double)v[0];
   }
@@ -201,18 +207,13 @@ VP_HD double vp_rs_linear_value(const void *src, vp_dtype t, const vp_rs_lin *L,
 }
 
 /* Linear on float32 data whose eight corners lie inside the input: the
- * first corner at p[b] (the GPU keeps p per channel, the same for every
- * thread, and b in 32 bits: one instruction an address), the second corner along D, H, W at od, oh,
- * ow elements (0 where that axis' weight is 0, so an outside neighbour is never read), weights td,
- * th, tw. vp_rs_linear_value's float arithmetic in its order (W, then H, then D; a zero weight
- * takes the first value), so the bits are the same: the CPU's and GPU's interior fast paths. */
-/* ta = 1 - tb, found once per axis by the caller (the GPU does not merge
- * explicit roundings across calls: it computed 1 - tw four times a voxel). */
-VP_HD float vp_rs_lerpf_c(float a, float b, float ta, float tb) {
-  return tb == 0.0f ? a : VP_RS_FADD(VP_RS_FMUL(ta, a), VP_RS_FMUL(tb, b));
-}
-/* One body for two offset types: int64_t (the CPU row path) and int32_t
- * (the GPU's fast kernel, whose extents fit: 32-bit address arithmetic). */
+ * first corner at p[b], the second corner along D, H, W at od, oh, ow
+ * elements (0 where that axis' weight is 0, so an outside neighbour is
+ * never read), weights td, th, tw. vp_rs_linear_value's float arithmetic
+ * in its order (W, then H, then D; a zero weight takes the first value),
+ * so the bits are the same: the CPU's and GPU's interior fast paths. One
+ * body for two offset types: int64_t (the CPU row path) and int32_t (the
+ * GPU's fast kernel, whose extents fit). */
 #define VP_RS_DEFINE_TRILINEAR(NAME, IDX)                                                         \
   VP_HD float NAME(const float *p, IDX b, IDX od, IDX oh, IDX ow, float td, float th, float tw) { \
     const float cd = VP_RS_FADD(1.0f, -td), ch = VP_RS_FADD(1.0f, -th),                           \
