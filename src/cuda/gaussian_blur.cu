@@ -418,12 +418,13 @@ __global__ void __launch_bounds__(kThreads, vol_blocks(kAny))
 #pragma unroll
           for (int r = 0; r < kVolRows; r++) {
             if (y + r >= H) break;
-            float acc = VP_BLUR_FMUL(wz[0], ring[(s - RZ + n) % n][r]);
+            /* the D window of row r, centre at c[kVolMaxR], from the ring's slots */
+            float c[1 + 2 * kVolMaxR], acc[1];
 #pragma unroll
-            for (int k = 1; k <= RZ; k++)
-              acc = VP_BLUR_FADD(acc, VP_BLUR_FMUL(wz[k], VP_BLUR_FADD(ring[(s - RZ - k + 2 * n) % n][r],
-                                                                     ring[(s - RZ + k + n) % n][r])));
-            Io<float, kAny>::st(acc, dst, dt, e + r * W);
+            for (int i = -kVolMaxR; i <= kVolMaxR; i++)
+              c[i + kVolMaxR] = i >= -RZ && i <= RZ ? ring[(s - RZ + i + 2 * n) % n][r] : 0.f;
+            reg_windows(c, acc, wz, RZ);
+            Io<float, kAny>::st(acc[0], dst, dt, e + r * W);
           }
         }
       }
@@ -572,24 +573,41 @@ void plan_vol(const vp_blur_desc &d, vp_dtype t, VolLaunch *V) {
 /* The planes a tile of launch v (D radius rz) walks, and so its tiles: a
  * block's time grows with zc + 2 rz planes, and a launch takes as many
  * rounds as its blocks fill the GPU's resident slots (`slots`), so zc
- * minimises rounds x (zc + 2 rz). A fixed 32 gave a 4 x 128^3 sample 512
- * blocks for 396 slots: a second round a third full. */
+ * minimises rounds x (zc + 2 rz) (ties: the larger zc). A fixed 32 gave a
+ * 4 x 128^3 sample 512 blocks for 396 slots: a second round a third full.
+ * Between two walk lengths at which some job's count of walks changes the
+ * blocks stay the same and the cost grows with zc, so only the shortest
+ * length of each count, ceil(d / k), can be best: those are the
+ * candidates (about 2 sqrt(d) a depth, not every zc up to 256). */
+int64_t vol_cost(const VolLaunch *v, int zc, int rz, int64_t slots) {
+  int64_t blocks = 0;
+  for (int64_t i = 0; i < v->n; i++) {
+    const VolJob &j = v->jobs[i];
+    blocks += j.outer * ceil_div(j.d, zc) * j.tiles_y * j.tiles_x;
+  }
+  return ceil_div(blocks, slots) * (zc + 2 * rz);
+}
+
 void finish_vol(VolLaunch *v, int rz, int64_t slots) {
   int64_t best_cost = INT64_MAX;
   int best = 1;
-  int64_t dmax = 1;
-  for (int64_t i = 0; i < v->n; i++) dmax = v->jobs[i].d > dmax ? v->jobs[i].d : dmax;
-  const int hi = dmax < 256 ? (int)dmax : 256;
-  for (int zc = hi; zc >= 1; zc--) {
-    int64_t blocks = 0;
-    for (int64_t i = 0; i < v->n; i++) {
-      const VolJob &j = v->jobs[i];
-      blocks += j.outer * ceil_div(j.d, zc) * j.tiles_y * j.tiles_x;
-    }
-    const int64_t cost = ceil_div(blocks, slots) * (zc + 2 * rz);
-    if (cost < best_cost) {
-      best_cost = cost;
-      best = zc;
+  for (int64_t i = 0; i < v->n; i++) {
+    const int64_t d = v->jobs[i].d;
+    bool seen = false;
+    for (int64_t e = 0; e < i && !seen; e++) seen = v->jobs[e].d == d;
+    if (seen) continue;
+    /* k walks a depth; the next k is the first whose walks are shorter */
+    for (int64_t k = d > 256 ? d / 256 : 1;;) {
+      const int64_t zc = ceil_div(d, k);
+      if (zc <= 256) {
+        const int64_t cost = vol_cost(v, (int)zc, rz, slots);
+        if (cost < best_cost || (cost == best_cost && zc > best)) {
+          best_cost = cost;
+          best = (int)zc;
+        }
+      }
+      if (zc == 1) break;
+      k = ceil_div(d, zc - 1);
     }
   }
   v->total = 0;

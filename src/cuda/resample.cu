@@ -5,8 +5,9 @@
  * the border and the output dtype are uniform branches (one instance per
  * border tripled the library, which every test binary links).
  *
- * Two kernels. The common case (no displacement, extents that fit 32-bit
- * index arithmetic) runs fast_kernel: descriptors by value as its
+ * Three kernels. The common case (no displacement, extents that fit 32-bit
+ * index arithmetic) runs fast_kernel, or diag_kernel for float32 linear
+ * samples whose map is axis-aligned (resize, zoom, flips, shifts): descriptors by value as its
  * parameter, a 2-D tile of (h, w) per block, blockIdx.z the sample and
  * blockIdx.y the depth, so there is no table to upload, no search and no
  * index division per voxel, and neighbouring threads gather neighbouring
@@ -106,7 +107,6 @@ struct FastSample {
   int64_t in_plane, out_plane; /* elements per channel */
   int32_t in_shape[3], out_shape[3];
   int32_t tiles_w, tiles; /* (h, w) tiles of the output */
-  int32_t diag;           /* M axis-aligned: axes 1 and 2 depend on h and w only */
 };
 
 struct FastTable {
@@ -147,26 +147,6 @@ __global__ void __launch_bounds__(kTileW *kTileH, 4)
   const int n0 = s.in_shape[0], n1 = s.in_shape[1], n2 = s.in_shape[2];
   const int64_t shp[3] = {n0, n1, n2};
   const int plane = n1 * n2;
-  /* Axis-aligned float32 linear maps (resize, zoom, flips): axes 1 and 2 of
-   * the map depend on (h, w) alone, so their corners and weights are found
-   * once per thread, and each d takes only axis 0's. The values are the
-   * general path's: the zero terms M[a][0] d add exact zeros to the sums. */
-  bool hw_in = false;
-  int hw_off = 0; /* < plane < 2^31 */
-  float wt_h = 0.f, wt_w = 0.f;
-  if (IN == VP_F32 && INTERP == VP_INTERP_LINEAR && s.diag) {
-    const double x1 = vp_rs_clamp_coord(vp_rs_coord(s.M, 1, vp_rs_row_base(s.M, 1, 0.0, h), w));
-    const double x2 = vp_rs_clamp_coord(vp_rs_coord(s.M, 2, vp_rs_row_base(s.M, 2, 0.0, h), w));
-    const double f1 = floor(x1), f2 = floor(x2);
-    const double t1 = VP_RS_DADD(x1, -f1), t2 = VP_RS_DADD(x2, -f2);
-    if (fabs(f1) < kFastCoord && fabs(f2) < kFastCoord) {
-      const int i1 = (int)f1, i2 = (int)f2;
-      hw_in = i1 >= 0 && i1 + (t1 != 0.0) < n1 && i2 >= 0 && i2 + (t2 != 0.0) < n2;
-      hw_off = hw_in ? i1 * n2 + i2 : 0;
-      wt_h = (float)t1;
-      wt_w = (float)t2;
-    }
-  }
   /* the map's h and w products, the same for every depth of the thread:
    * x[a] = ((M[a][0] d + M[a][1] h) + M[a][3]) + M[a][2] w, the header's
    * vp_rs_row_base and vp_rs_coord term for term (so the CPU's bits) */
@@ -177,27 +157,7 @@ __global__ void __launch_bounds__(kTileW *kTileH, 4)
   }
   for (int d = (int)blockIdx.y; d < D; d += (int)gridDim.y) {
     double x[3];
-    x[0] = VP_RS_DADD(VP_RS_DADD(VP_RS_DADD(VP_RS_DMUL(s.M[0], (double)d), mh[0]), s.M[3]), mw[0]);
-    if (IN == VP_F32 && INTERP == VP_INTERP_LINEAR && hw_in) {
-      const double x0 = vp_rs_clamp_coord(x[0]);
-      const double f0 = floor(x0), t0 = VP_RS_DADD(x0, -f0);
-      if (fabs(f0) < kFastCoord && f0 >= 0 && (int)f0 + (t0 != 0.0) < n0) {
-        const float td = (float)t0;
-        const int64_t at = ((int64_t)d * H + h) * W + w;
-        const int b = (int)f0 * plane + hw_off;
-        const float *src = (const float *)s.in;
-        for (int64_t c = 0; c < s.channels; c++, src += s.in_plane) {
-          const float v = vp_rs_trilinear_f32_i32(src, b, td != 0.0f ? plane : 0,
-                                                  wt_h != 0.0f ? n2 : 0, wt_w != 0.0f, td, wt_h, wt_w);
-          if (out == VP_F32)
-            ((float *)s.out)[c * s.out_plane + at] = v;
-          else
-            vp_cvt_store(s.out, out, c * s.out_plane + at, (double)v);
-        }
-        continue;
-      }
-    }
-    for (int a = 1; a < 3; a++) /* axes 1 and 2 only here: the diagonal path needs none */
+    for (int a = 0; a < 3; a++)
       x[a] = VP_RS_DADD(VP_RS_DADD(VP_RS_DADD(VP_RS_DMUL(s.M[a * 4], (double)d), mh[a]),
                                    s.M[a * 4 + 3]),
                         mw[a]);
@@ -289,6 +249,134 @@ __global__ void __launch_bounds__(kTileW *kTileH, 4)
   }
 }
 
+/* Axis-aligned float32 linear maps (resize, zoom, flips, shifts): axis 0
+ * of the map depends on d alone and axes 1 and 2 on (h, w) alone. A block
+ * takes kDiagDepths consecutive output depths of a 32 x 8 (h, w) tile:
+ * their axis-0 corners and weights are found once, by kDiagDepths threads,
+ * into shared memory, each thread finds its (h, w) corners once, and an
+ * output voxel costs a table read, the eight corner loads and the seven
+ * lerps. Consecutive depths of a thread share input planes, which the L1
+ * then holds. The values are the general path's: the zero terms of a
+ * diagonal map add exact zeros to each coordinate's sums, and the interior
+ * lerps are vp_rs_trilinear_f32_i32; outputs whose corners are not all
+ * inside take the header's general functions. */
+constexpr int kDiagDepths = 16;
+
+/* Output depths of diag_kernel whose loads a thread issues together, and
+ * its blocks an SM. Measured (ncu, bench_spatial's resize, two repeats):
+ * one depth at a time 189 us (DRAM 61 % busy); 2 depths, 4 blocks
+ * 153 / 152 us; 4 depths, 3 blocks (80 registers) 150.4 / 150.7 us. */
+constexpr int kDiagGroup = 4;
+constexpr int kDiagBlocks = 3;
+
+/* An output of diag_kernel whose corners are not all inside: the general
+ * functions of the header (vp_rs_point's coordinates without a field).
+ * Not inlined: the four inlined copies spilled the kernel's registers. */
+__device__ __noinline__ float diag_general(const FastSample &s, const int64_t (&shp)[3],
+                                           int border, int64_t c, int d, int h, int w) {
+  double x[3];
+  for (int a = 0; a < 3; a++)
+    x[a] = vp_rs_coord(s.M, a, vp_rs_row_base(s.M, a, (double)d, (double)h), (double)w);
+  vp_rs_lin L;
+  vp_rs_linear_setup(shp, x, border, &L);
+  return (float)vp_rs_linear_value((const float *)s.in + c * s.in_plane, VP_F32, &L, s.fill);
+}
+
+/* An interior output of diag_kernel from its first corner q: OW, the W
+ * neighbour's distance (1, or 0 where the W weight is 0), is a constant so
+ * that the neighbour's load takes the first's address plus an offset. */
+template <int OW>
+__device__ __forceinline__ float diag_lerp(const float *q, int4 e, int oh, float th, float tw) {
+  return vp_rs_trilinear_f32_i32(q, 0, e.y, oh, OW, __int_as_float(e.z), th, tw);
+}
+
+__global__ void __launch_bounds__(kTileW *kTileH, kDiagBlocks)
+    diag_kernel(const __grid_constant__ FastTable tab, vp_dtype out, int border) {
+  /* per depth: the first corner's plane offset (-1: not interior), the
+   * second corner's distance along D (0 when its weight is 0), the weight */
+  __shared__ int4 zt[kDiagDepths]; /* .w unused: one 16-byte load */
+  const FastSample &s = tab.s[blockIdx.z];
+  const int bx = (int)blockIdx.x;
+  if (bx >= s.tiles) return; /* the whole block: no barrier is skipped */
+  const int th = bx / s.tiles_w, tw = bx - th * s.tiles_w;
+  const int w = tw * kTileW + (int)threadIdx.x, h = th * kTileH + (int)threadIdx.y;
+  const int tid = (int)threadIdx.y * kTileW + (int)threadIdx.x;
+  const int D = s.out_shape[0], H = s.out_shape[1], W = s.out_shape[2];
+  const bool active = w < W && h < H;
+  const int64_t HW = (int64_t)H * W;
+  const int n0 = s.in_shape[0], n1 = s.in_shape[1], n2 = s.in_shape[2];
+  const int64_t shp[3] = {n0, n1, n2};
+  const int plane = n1 * n2;
+  bool hw_in = false;
+  int hw_off = 0, oh = 0; /* < plane < 2^31 */
+  bool ow = false;
+  float wt_h = 0.f, wt_w = 0.f;
+  {
+    const double x1 = vp_rs_clamp_coord(vp_rs_coord(s.M, 1, vp_rs_row_base(s.M, 1, 0.0, h), w));
+    const double x2 = vp_rs_clamp_coord(vp_rs_coord(s.M, 2, vp_rs_row_base(s.M, 2, 0.0, h), w));
+    const double f1 = floor(x1), f2 = floor(x2);
+    const double t1 = VP_RS_DADD(x1, -f1), t2 = VP_RS_DADD(x2, -f2);
+    if (fabs(f1) < kFastCoord && fabs(f2) < kFastCoord) {
+      const int i1 = (int)f1, i2 = (int)f2;
+      hw_in = i1 >= 0 && i1 + (t1 != 0.0) < n1 && i2 >= 0 && i2 + (t2 != 0.0) < n2;
+      hw_off = hw_in ? i1 * n2 + i2 : 0;
+      wt_h = (float)t1;
+      wt_w = (float)t2;
+      oh = wt_h != 0.0f ? n2 : 0;
+      ow = wt_w != 0.0f;
+    }
+  }
+  for (int d0 = (int)blockIdx.y * kDiagDepths; d0 < D; d0 += (int)gridDim.y * kDiagDepths) {
+    if (tid < kDiagDepths && d0 + tid < D) {
+      const double x0 =
+          vp_rs_clamp_coord(vp_rs_coord(s.M, 0, vp_rs_row_base(s.M, 0, (double)(d0 + tid), 0.0), 0.0));
+      const double f0 = floor(x0), t0 = VP_RS_DADD(x0, -f0);
+      const bool in = fabs(f0) < kFastCoord && f0 >= 0 && (int)f0 + (t0 != 0.0) < n0;
+      zt[tid] = make_int4(in ? (int)f0 * plane : -1, t0 != 0.0 ? plane : 0,
+                          __float_as_int((float)t0), 0);
+    }
+    __syncthreads();
+    const int nd = D - d0 < kDiagDepths ? D - d0 : kDiagDepths;
+    /* channels outside depths: a channel's pointers serve its nd depths */
+    for (int64_t c = 0; active && c < s.channels; c++) {
+      const float *q = (const float *)s.in + c * s.in_plane + hw_off;
+      int64_t at = c * s.out_plane + ((int64_t)d0 * H + h) * W + w;
+      for (int k = 0; k < nd; k += kDiagGroup, at += kDiagGroup * HW) {
+        /* the group's loads are all in flight before its lerps: a store
+         * between two depths would order the next one's loads after it */
+        int4 e[kDiagGroup];
+        bool inner = hw_in;
+#pragma unroll
+        for (int g = 0; g < kDiagGroup; g++) {
+          e[g] = zt[k + g < nd ? k + g : k];
+          inner &= e[g].x >= 0;
+        }
+        float v[kDiagGroup];
+        if (inner && ow) {
+#pragma unroll
+          for (int g = 0; g < kDiagGroup; g++) v[g] = diag_lerp<1>(q + e[g].x, e[g], oh, wt_h, wt_w);
+        } else if (inner) {
+#pragma unroll
+          for (int g = 0; g < kDiagGroup; g++) v[g] = diag_lerp<0>(q + e[g].x, e[g], oh, wt_h, wt_w);
+        } else {
+#pragma unroll
+          for (int g = 0; g < kDiagGroup; g++)
+            v[g] = k + g < nd ? diag_general(s, shp, border, c, d0 + k + g, h, w) : 0.f;
+        }
+#pragma unroll
+        for (int g = 0; g < kDiagGroup; g++) {
+          if (k + g >= nd) break;
+          if (out == VP_F32)
+            ((float *)s.out)[at + g * HW] = v[g];
+          else
+            vp_cvt_store(s.out, out, at + g * HW, (double)v[g]);
+        }
+      }
+    }
+    __syncthreads(); /* the table is rewritten for the next depths */
+  }
+}
+
 /* Label mode exists only for the integer dtypes vp_resample_label_dtype
  * accepts: instances for the others would be dead code in every binary. */
 template <int IN>
@@ -348,45 +436,51 @@ bool fast_fits(const vp_resample_desc &s) {
          s.in_shape[1] * s.in_shape[2] < (int64_t)1 << 31 && tiles < (int64_t)1 << 31;
 }
 
-/* Launches the fast kernel over samples [0, n) in groups of kFastSamples. */
-vp_status fast_run(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_dtype out,
-                   vp_interp interp, vp_border border, cudaStream_t st) {
-  for (int64_t g = 0; g < n; g += kFastSamples) {
-    const int m = (int)(n - g < kFastSamples ? n - g : kFastSamples);
-    FastTable t;
-    memset(&t, 0, sizeof t);
-    int64_t tiles = 0, depth = 0;
-    for (int i = 0; i < m; i++) {
-      const vp_resample_desc &s = d[g + i];
-      FastSample &f = t.s[i];
-      f.in = s.in;
-      f.out = s.out;
-      memcpy(f.M, s.M, sizeof f.M);
-      f.fill = s.fill;
-      f.channels = s.channels;
-      f.in_plane = s.in_shape[0] * s.in_shape[1] * s.in_shape[2];
-      f.out_plane = s.out_shape[0] * s.out_shape[1] * s.out_shape[2];
-      for (int a = 0; a < 3; a++) {
-        f.in_shape[a] = (int32_t)s.in_shape[a];
-        f.out_shape[a] = (int32_t)s.out_shape[a];
-      }
-      if (s.channels > 0 && f.out_plane > 0) {
-        f.tiles_w = (int32_t)((s.out_shape[2] + kTileW - 1) / kTileW);
-        f.tiles = f.tiles_w * (int32_t)((s.out_shape[1] + kTileH - 1) / kTileH);
-      }
-      f.diag =
-          s.M[1] == 0 && s.M[2] == 0 && s.M[4] == 0 && s.M[6] == 0 && s.M[8] == 0 && s.M[9] == 0;
-      if (f.tiles > tiles) tiles = f.tiles;
-      if (f.tiles > 0 && s.out_shape[0] > depth) depth = s.out_shape[0];
+/* Whether sample s's map is axis-aligned (diag_kernel's case). */
+bool is_diag(const vp_resample_desc &s) {
+  return s.M[1] == 0 && s.M[2] == 0 && s.M[4] == 0 && s.M[6] == 0 && s.M[8] == 0 && s.M[9] == 0;
+}
+
+/* Launches one kernel over the m (<= kFastSamples) samples ds[0..m): diag_kernel when
+ * diag, else fast_kernel. */
+vp_status fast_group(const vp_resample_desc *const *ds, int m, bool diag, vp_dtype in,
+                     vp_dtype out, vp_interp interp, vp_border border, cudaStream_t st) {
+  FastTable t;
+  memset(&t, 0, sizeof t);
+  int64_t tiles = 0, depth = 0;
+  for (int i = 0; i < m; i++) {
+    const vp_resample_desc &s = *ds[i];
+    FastSample &f = t.s[i];
+    f.in = s.in;
+    f.out = s.out;
+    memcpy(f.M, s.M, sizeof f.M);
+    f.fill = s.fill;
+    f.channels = s.channels;
+    f.in_plane = s.in_shape[0] * s.in_shape[1] * s.in_shape[2];
+    f.out_plane = s.out_shape[0] * s.out_shape[1] * s.out_shape[2];
+    for (int a = 0; a < 3; a++) {
+      f.in_shape[a] = (int32_t)s.in_shape[a];
+      f.out_shape[a] = (int32_t)s.out_shape[a];
     }
-    if (tiles == 0) continue;
-    /* grid.y covers D / kDepthsPerThread up to the launch limit; the
-     * kernel loops over the rest. A thread's setup (its sample's fields,
-     * the tile, the h and w products of the map) serves every depth it
-     * takes: with one depth a thread it was about a third of the kernel's
-     * instructions (Nsight Compute: 297 a voxel). */
-    depth = (depth + kDepthsPerThread - 1) / kDepthsPerThread;
-    const unsigned gy = (unsigned)(depth < 65535 ? depth : 65535), gx = (unsigned)tiles;
+    if (s.channels > 0 && f.out_plane > 0) {
+      f.tiles_w = (int32_t)((s.out_shape[2] + kTileW - 1) / kTileW);
+      f.tiles = f.tiles_w * (int32_t)((s.out_shape[1] + kTileH - 1) / kTileH);
+    }
+    if (f.tiles > tiles) tiles = f.tiles;
+    if (f.tiles > 0 && s.out_shape[0] > depth) depth = s.out_shape[0];
+  }
+  if (tiles == 0) return VP_OK;
+  /* grid.y covers D / (depths a block takes) up to the launch limit; the
+   * kernels loop over the rest. A thread's setup (its sample's fields,
+   * the tile, the h and w products of the map) serves every depth it
+   * takes: with one depth a thread it was about a third of the kernel's
+   * instructions (Nsight Compute: 297 a voxel). */
+  const int per = diag ? kDiagDepths : kDepthsPerThread;
+  depth = (depth + per - 1) / per;
+  const unsigned gy = (unsigned)(depth < 65535 ? depth : 65535), gx = (unsigned)tiles;
+  if (diag) {
+    diag_kernel<<<dim3(gx, gy, (unsigned)m), dim3(kTileW, kTileH), 0, st>>>(t, out, (int)border);
+  } else {
     switch (in) {
       case VP_U8: fast_by_interp<VP_U8>(t, m, gx, gy, out, interp, border, st); break;
       case VP_I8: fast_by_interp<VP_I8>(t, m, gx, gy, out, interp, border, st); break;
@@ -399,8 +493,30 @@ vp_status fast_run(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_dtype o
       case VP_F32: fast_by_interp<VP_F32>(t, m, gx, gy, out, interp, border, st); break;
       default: fast_by_interp<VP_F64>(t, m, gx, gy, out, interp, border, st); break;
     }
-    const cudaError_t e = cudaGetLastError();
-    if (e != cudaSuccess) return vp_cuda_status(e, "resample kernel launch");
+  }
+  const cudaError_t e = cudaGetLastError();
+  return e == cudaSuccess ? VP_OK : vp_cuda_status(e, "resample kernel launch");
+}
+
+/* Launches the fast kernels over samples [0, n): float32 linear samples
+ * with axis-aligned maps through diag_kernel, the others through
+ * fast_kernel, each in groups of kFastSamples. */
+vp_status fast_run(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_dtype out,
+                   vp_interp interp, vp_border border, cudaStream_t st) {
+  const bool diag_ok = in == VP_F32 && interp == VP_INTERP_LINEAR;
+  for (int pass = 0; pass < (diag_ok ? 2 : 1); pass++) {
+    const bool diag = diag_ok && pass == 0;
+    const vp_resample_desc *group[kFastSamples];
+    int m = 0;
+    for (int64_t i = 0; i < n; i++) {
+      if (diag_ok && is_diag(d[i]) != diag) continue;
+      group[m++] = &d[i];
+      if (m == kFastSamples) {
+        VP_TRY(fast_group(group, m, diag, in, out, interp, border, st));
+        m = 0;
+      }
+    }
+    if (m > 0) VP_TRY(fast_group(group, m, diag, in, out, interp, border, st));
   }
   return VP_OK;
 }
