@@ -175,6 +175,7 @@ def main():
     # device time alone (the kernels and copies a call queues, from torch.profiler), fused
     # against unfused on the same draws: the host's part of the wall times above left out
     dev_rows = []
+    pw_line = None
     if not a.no_device_time:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from eager_overhead import kernels
@@ -182,7 +183,19 @@ def main():
         for name, fn in (("voxpipe, unfused (5 eager ops)", voxpipe_unfused),
                          ("voxpipe, fused (fn_chain)", run_fused_with)):
             r = np.random.default_rng(7)
-            dev_rows.append((name, kernels(lambda: fn(batch, r), reps=n)[0] / 1e3))
+            total, _, _, by = kernels(lambda: fn(batch, r), reps=n, by_name=True)
+            dev_rows.append((name, total / 1e3))
+        # the fused call's pointwise part: its apply and statistics passes (the issue's
+        # "pointwise part"), against the copy's bandwidth, moving 6 B/voxel
+        pw = sum(v for k, v in by.items() if "apply_kernel" in k or "reduce_kernel" in k)
+        copy_bw = voxels * 8 / (copy[0] * 1e-3)
+        pw_bw = moved / (pw * 1e-6)
+        pw_line = (f"Pointwise part of the fused call (its apply and statistics kernels, device "
+                   f"time per iteration, same draws): {pw:.1f} us = {pw_bw / 1e9:.0f} GB/s at "
+                   f"6 B/voxel = {100 * pw_bw / copy_bw:.0f} % of the copy's bandwidth (by kernel, "
+                   "us per iteration: " + ", ".join(
+                       f"{k.split('::')[-1].split('(')[0]} {v:.1f}" for k, v in sorted(by.items())
+                       if "apply_kernel" in k or "reduce_kernel" in k) + ").")
 
     dev = torch.cuda.get_device_name()
     lines = [f"nnU-Net intensity chain (noise, blur, brightness, contrast, cast), {B} x {C} x "
@@ -200,6 +213,8 @@ def main():
             ratio = dev_rows[0][1] / ms
             lines.append(f"| {name} | {ms:.3f} | {ratio:.2f}x less than unfused |"
                          if ms != dev_rows[0][1] else f"| {name} | {ms:.3f} |  |")
+    if pw_line:
+        lines += ["", pw_line]
     text = "\n".join(lines)
     print(text)
     if a.out:

@@ -42,7 +42,8 @@ def host_us(fn, reps=2000):
     return (time.perf_counter() - t0) / reps * 1e6
 
 
-def kernels(fn, reps=5):
+def kernels(fn, reps=5, by_name=False):
+    """(device us per call, kernels' summary, API calls' summary[, {kernel name: us per call}])."""
     fn()
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
@@ -58,6 +59,8 @@ def kernels(fn, reps=5):
             api[ev.name] += ev.cpu_time_total
     ks = ", ".join(f"{k} {v / reps:.1f}" for k, v in sorted(tot.items(), key=lambda kv: -kv[1]))
     aa = ", ".join(f"{k} {v / reps:.1f}" for k, v in sorted(api.items(), key=lambda kv: -kv[1])[:6])
+    if by_name:
+        return sum(tot.values()) / reps, ks, aa, {k: v / reps for k, v in tot.items()}
     return sum(tot.values()) / reps, ks, aa
 
 

@@ -1,6 +1,6 @@
 """One call of each hot kernel, for Nsight Compute (ncu --clock-control none -k regex:NAME):
 connected_components on the blobs label, the pointwise chain at p 1 ("chain"), brightness +
-cast ("bri"), cast alone ("cast"), the issue's intensity chain with noise, blur and contrast
+cast ("bri"), cast alone ("cast"), contrast + cast ("con"), the issue's intensity chain with noise, blur and contrast
 drawn for sample 0 of 2 ("drawn"), warp_affine of bench_spatial's batch ("warp"), its resize ("resize").
 
     ncu --clock-control none --section SpeedOfLight -k regex:k_local python3 bench/ncu_once.py ccl
@@ -34,6 +34,10 @@ if "drawn" in what:
                           ("gaussian_blur", {"sigma": [0.8, 0.7, 0.9], "p": on}),
                           ("brightness", {"factor": 1.1, "p": on}),
                           ("contrast", {"factor": 1.2, "p": on}), ("cast", {"dtype": "float16"})])
+if "con" in what:
+    small = torch.rand((2, 4, 128, 128, 128), device="cuda")
+    ss = [voxpipe._as_tensor(small[i]) for i in range(2)]
+    voxpipe.fn.chain(ss, [("contrast", {"factor": 1.2}), ("cast", {"dtype": "float16"})])
 if "bri" in what or "cast" in what:
     small = torch.rand((2, 4, 128, 128, 128), device="cuda")
     ss = [voxpipe._as_tensor(small[i]) for i in range(2)]

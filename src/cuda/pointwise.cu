@@ -196,6 +196,16 @@ __device__ __forceinline__ void run_steps(const vp_pw_step *sh, int nsteps, floa
   for (int j = 0; j < nsteps; j++) {
     const vp_pw_step *s = &sh[j];
     if (s->kind == VP_PWK_IDENTITY && s->out == VP_PW_NO_ROUND) continue;
+    if (s->kind == VP_PWK_IDENTITY) {
+      /* a rounding alone (cast): vp_pw_apply_f's for this kind, here so
+       * that the loop stays clear of the other kinds' code */
+      const int out = s->out;
+#pragma unroll
+      for (int g = 0; g < G; g++)
+#pragma unroll
+        for (int k = 0; k < 4; k++) v[g][k] = vp_pw_round_f(v[g][k], out);
+      continue;
+    }
     if (s->kind == VP_PWK_AFFINE && !s->mask_mode && !s->keep_zero) {
       float a[7];
 #pragma unroll
