@@ -316,6 +316,38 @@ __global__ void __launch_bounds__(kThreads, LITE == kLite ? 4 : (LITE == kNoise 
   }
 }
 
+/* A thread's statistics of the float values of the reduction's fast path:
+ * vp_pw_stats_add's, with one chain of double sums per group of 4 values
+ * (kUnroll independent chains whose additions overlap, where one chain
+ * left the pass waiting on each addition), the count as an integer and the
+ * range in float (exact: every value is a float, and x < m picks the same
+ * value, zeros' signs included, as in double). */
+struct FastStats {
+  double sum[kUnroll] = {}, sumsq[kUnroll] = {};
+  float mn = INFINITY, mx = -INFINITY;
+  int n = 0;
+  __device__ __forceinline__ void add(int r, float x, int nonzero) {
+    if (nonzero && x == 0.0f) return;
+    const double d = x;
+    n++;
+    sum[r] += d;
+    sumsq[r] += d * d;
+    mn = x < mn ? x : mn;
+    mx = x > mx ? x : mx;
+  }
+  /* into a thread's vp_pw_stats, the chains in order */
+  __device__ __forceinline__ void merge_into(vp_pw_stats &a) const {
+    a.n += n;
+#pragma unroll
+    for (int r = 0; r < kUnroll; r++) {
+      a.sum += sum[r];
+      a.sumsq += sumsq[r];
+    }
+    a.min = (double)mn < a.min ? (double)mn : a.min;
+    a.max = (double)mx > a.max ? (double)mx : a.max;
+  }
+};
+
 /* Fixed-order reduction of the block's statistics into thread 0. */
 __device__ void block_reduce(vp_pw_stats &a) {
   __shared__ vp_pw_stats warp_sums[kThreads / 32];
@@ -411,6 +443,7 @@ __global__ void __launch_bounds__(kThreads, LITE == kLite ? 2 : 1)
         vp_pw_stats acc;
         vp_pw_stats_init(&acc);
         if (M != kGeneric && aligned && hi - lo == VP_PW_CHUNK) {
+          FastStats fast;
           /* kUnroll loads in flight at a time, as the final pass (all of
            * the chunk's would spill) */
           for (int h = 0; h < kReduceUnroll; h += kUnroll) {
@@ -431,7 +464,7 @@ __global__ void __launch_bounds__(kThreads, LITE == kLite ? 2 : 1)
 #pragma unroll
               for (int r = 0; r < kUnroll; r++)
 #pragma unroll
-                for (int k = 0; k < 4; k++) vp_pw_stats_add(&acc, v[r][k], nonzero);
+                for (int k = 0; k < 4; k++) fast.add(r, v[r][k], nonzero);
             } else {
 #pragma unroll
               for (int r = 0; r < kUnroll; r++)
@@ -441,6 +474,7 @@ __global__ void __launch_bounds__(kThreads, LITE == kLite ? 2 : 1)
                     vp_pw_stats_add(&acc, v[r][k], nonzero);
             }
           }
+          fast.merge_into(acc);
         } else {
           for (int64_t e = lo + 4 * threadIdx.x; e < hi; e += 4 * blockDim.x) {
             const int cnt = hi - e < 4 ? (int)(hi - e) : 4;
