@@ -113,6 +113,14 @@ struct FastTable {
   FastSample s[kFastSamples];
 };
 
+/* A float value stored to an output of any dtype, out of diag_kernel's
+ * loop (ncu: 63.3 -> 62.4 M instructions, 149.8 -> 147.6 us). fast_kernel
+ * keeps its inlined store: through this call it took 112.7 -> 114.8 M
+ * instructions and 147.8 -> 148.9 us. */
+__device__ __noinline__ void store_cvt(void *o, vp_dtype t, int64_t i, float v) {
+  vp_cvt_store(o, t, i, (double)v);
+}
+
 /* vp_rs_map for 32-bit indices of an axis of n < 2^30 voxels. */
 __device__ __forceinline__ int map32(int i, int n, int border) {
   if ((unsigned)i < (unsigned)n) return i;
@@ -369,7 +377,7 @@ __global__ void __launch_bounds__(kTileW *kTileH, kDiagBlocks)
           if (out == VP_F32)
             ((float *)s.out)[at + g * HW] = v[g];
           else
-            vp_cvt_store(s.out, out, at + g * HW, (double)v[g]);
+            store_cvt(s.out, out, at + g * HW, v[g]);
         }
       }
     }
