@@ -6,8 +6,8 @@
  * border tripled the library, which every test binary links).
  *
  * Three kernels. The common case (no displacement, extents that fit 32-bit
- * index arithmetic) runs fast_kernel, or diag_kernel for float32 linear
- * samples whose map is axis-aligned (resize, zoom, flips, shifts): descriptors by value as its
+ * index arithmetic) runs fast_kernel (or diag_kernel, below, for float32
+ * linear samples whose map is axis-aligned): descriptors by value as its
  * parameter, a 2-D tile of (h, w) per block, blockIdx.z the sample and
  * blockIdx.y the depth, so there is no table to upload, no search and no
  * index division per voxel, and neighbouring threads gather neighbouring
@@ -278,13 +278,12 @@ constexpr int kDiagGroup = 4;
 constexpr int kDiagBlocks = 3;
 
 /* An output of diag_kernel whose corners are not all inside: the general
- * functions of the header (vp_rs_point's coordinates without a field).
+ * functions of the header (vp_rs_point's coordinates, without a field).
  * Not inlined: the four inlined copies spilled the kernel's registers. */
 __device__ __noinline__ float diag_general(const FastSample &s, const int64_t (&shp)[3],
                                            int border, int64_t c, int d, int h, int w) {
   double x[3];
-  for (int a = 0; a < 3; a++)
-    x[a] = vp_rs_coord(s.M, a, vp_rs_row_base(s.M, a, (double)d, (double)h), (double)w);
+  vp_rs_apply_matrix(s.M, (double)d, (double)h, (double)w, x);
   vp_rs_lin L;
   vp_rs_linear_setup(shp, x, border, &L);
   return (float)vp_rs_linear_value((const float *)s.in + c * s.in_plane, VP_F32, &L, s.fill);

@@ -116,6 +116,11 @@ VP_HD void vp_rs_disp(const vp_disp_grid *g, double od, double oh, double ow, do
   }
 }
 
+/* The point (p0, p1, p2) under M, row by row in the order above. */
+VP_HD void vp_rs_apply_matrix(const double *M, double p0, double p1, double p2, double x[3]) {
+  for (int a = 0; a < 3; a++) x[a] = vp_rs_coord(M, a, vp_rs_row_base(M, a, p0, p1), p2);
+}
+
 /* Input coordinates (array order) of output voxel (d, h, w). */
 VP_HD void vp_rs_point(const vp_resample_desc *ds, int64_t d, int64_t h, int64_t w, double x[3]) {
   double p0 = (double)d, p1 = (double)h, p2 = (double)w;
@@ -126,7 +131,7 @@ VP_HD void vp_rs_point(const vp_resample_desc *ds, int64_t d, int64_t h, int64_t
     p1 = VP_RS_DADD(p1, u[1]);
     p2 = VP_RS_DADD(p2, u[2]);
   }
-  for (int a = 0; a < 3; a++) x[a] = vp_rs_coord(ds->M, a, vp_rs_row_base(ds->M, a, p0, p1), p2);
+  vp_rs_apply_matrix(ds->M, p0, p1, p2, x);
 }
 
 /* Nearest (scipy order 0): the voxel at floor(x + 0.5) per axis, through

@@ -153,6 +153,20 @@ static void blur_vs_cpu(const char *json, const blur_shape *shapes, int n, const
   }
 }
 
+/* blur_vs_cpu on every dtype with the sigma member `sig`: as given and at
+ * p 0.5 (compared as `exact`), and with p0 at p 0 (the input's bytes). */
+static void blur_with_p(const char *sig, const blur_shape *shapes, int n, int exact, int p0) {
+  char json[512];
+  snprintf(json, sizeof json, "{%s}", sig);
+  blur_vs_cpu(json, shapes, n, k_all_dtypes, 10, exact);
+  snprintf(json, sizeof json, "{%s, \"p\": 0.5}", sig);
+  blur_vs_cpu(json, shapes, n, k_all_dtypes, 10, exact);
+  if (p0) {
+    snprintf(json, sizeof json, "{%s, \"p\": 0}", sig);
+    blur_vs_cpu(json, shapes, n, k_all_dtypes, 10, 1);
+  }
+}
+
 /* Tiles cut by every extent (W 300: two 256-wide row tiles; H 33 and D 70
  * against 64-deep column tiles; M = 300 and 9900 against 32-wide ones),
  * extents of 1 and 2 below the radius, a W of 1, an axis or all axes at
@@ -163,17 +177,9 @@ static void test_blur_edges_gpu(void **state) {
       {4, {3, 70, 33, 300}}, {3, {1, 2, 1}},  {3, {2, 1, 5}}, {2, {7, 2}},
       {3, {1, 1, 1}},        {3, {5, 40, 1}}, {2, {33, 65}},  {3, {4, 9, 37}},
   };
-  const int n = (int)(sizeof shapes / sizeof shapes[0]);
-  const char *sig =
-      "\"sigma\": {\"per_sample\": [[1.0, 2.2, 0.8], [2.0], [1.5, 3.0, 0.5], [3.0, 1.0], [1.0], "
-      "[1.0], [0, 2.0], [0]]}";
-  char json[512];
-  snprintf(json, sizeof json, "{%s}", sig);
-  blur_vs_cpu(json, shapes, n, k_all_dtypes, 10, 0);
-  snprintf(json, sizeof json, "{%s, \"p\": 0.5}", sig);
-  blur_vs_cpu(json, shapes, n, k_all_dtypes, 10, 0);
-  snprintf(json, sizeof json, "{%s, \"p\": 0}", sig);
-  blur_vs_cpu(json, shapes, n, k_all_dtypes, 10, 1);
+  blur_with_p("\"sigma\": {\"per_sample\": [[1.0, 2.2, 0.8], [2.0], [1.5, 3.0, 0.5], [3.0, 1.0], "
+              "[1.0], [1.0], [0, 2.0], [0]]}",
+              shapes, (int)(sizeof shapes / sizeof shapes[0]), 0, 1);
 }
 
 /* The single-pass kernel (blur_vol: float accumulation, radii <= 4):
@@ -189,15 +195,9 @@ static void test_blur_single_pass_gpu(void **state) {
       {4, {2, 70, 33, 45}}, {3, {37, 17, 65}}, {3, {40, 16, 32}},
       {3, {3, 2, 5}},       {2, {19, 40}},     {3, {65, 1, 33}},
   };
-  const int n = (int)(sizeof shapes / sizeof shapes[0]);
-  const char *sig =
-      "\"sigma\": {\"per_sample\": [[1.3, 0.3, 1.0], [0.6, 1.3, 0], [0.3, 0.6, 1.3], "
-      "[1.0, 1.3, 1.3], [1.0, 0.6], [0, 1.0, 0.3]]}";
-  char json[512];
-  snprintf(json, sizeof json, "{%s}", sig);
-  blur_vs_cpu(json, shapes, n, k_all_dtypes, 10, 2);
-  snprintf(json, sizeof json, "{%s, \"p\": 0.5}", sig);
-  blur_vs_cpu(json, shapes, n, k_all_dtypes, 10, 2);
+  blur_with_p("\"sigma\": {\"per_sample\": [[1.3, 0.3, 1.0], [0.6, 1.3, 0], [0.3, 0.6, 1.3], "
+              "[1.0, 1.3, 1.3], [1.0, 0.6], [0, 1.0, 0.3]]}",
+              shapes, (int)(sizeof shapes / sizeof shapes[0]), 2, 0);
 }
 
 /* Tiles whose halo lies inside the axis (the gathers' unreflected path):
