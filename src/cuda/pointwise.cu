@@ -199,11 +199,8 @@ __device__ __forceinline__ void run_steps(const vp_pw_step *sh, int nsteps, floa
     if (s->kind == VP_PWK_IDENTITY) {
       /* a rounding alone (cast): vp_pw_apply_f's for this kind, here so
        * that the loop stays clear of the other kinds' code */
-      const int out = s->out;
 #pragma unroll
-      for (int g = 0; g < G; g++)
-#pragma unroll
-        for (int k = 0; k < 4; k++) v[g][k] = vp_pw_round_f(v[g][k], out);
+      for (int g = 0; g < G; g++) vp_pw_round_all_f(s, v[g], 4);
       continue;
     }
     if (s->kind == VP_PWK_AFFINE && !s->mask_mode && !s->keep_zero) {
@@ -335,16 +332,20 @@ struct FastStats {
     mn = x < mn ? x : mn;
     mx = x > mx ? x : mx;
   }
-  /* into a thread's vp_pw_stats, the chains in order */
+  /* merged into a thread's vp_pw_stats, the chains summed in order */
   __device__ __forceinline__ void merge_into(vp_pw_stats &a) const {
-    a.n += n;
+    vp_pw_stats f;
+    f.n = n;
+    f.sum = sum[0];
+    f.sumsq = sumsq[0];
 #pragma unroll
-    for (int r = 0; r < kUnroll; r++) {
-      a.sum += sum[r];
-      a.sumsq += sumsq[r];
+    for (int r = 1; r < kUnroll; r++) {
+      f.sum += sum[r];
+      f.sumsq += sumsq[r];
     }
-    a.min = (double)mn < a.min ? (double)mn : a.min;
-    a.max = (double)mx > a.max ? (double)mx : a.max;
+    f.min = mn;
+    f.max = mx;
+    vp_pw_stats_merge(&a, &f);
   }
 };
 

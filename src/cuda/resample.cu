@@ -289,6 +289,20 @@ __device__ __noinline__ float diag_general(const FastSample &s, const int64_t (&
   return (float)vp_rs_linear_value((const float *)s.in + c * s.in_plane, VP_F32, &L, s.fill);
 }
 
+/* Axis a of an axis-aligned map at (p0, p1, p2) (the other axes' terms
+ * are exact zeros): its first linear corner i and weight t, as
+ * vp_rs_linear_setup finds them, and whether the corners it reads (one
+ * when t is 0) lie inside [0, n). */
+__device__ __forceinline__ bool diag_axis(const double *M, int a, double p0, double p1, double p2,
+                                          int n, int &i, double &t) {
+  const double x = vp_rs_clamp_coord(vp_rs_coord(M, a, vp_rs_row_base(M, a, p0, p1), p2));
+  const double f = floor(x);
+  t = VP_RS_DADD(x, -f);
+  if (!(fabs(f) < kFastCoord)) return false;
+  i = (int)f;
+  return i >= 0 && i + (t != 0.0) < n;
+}
+
 /* An interior output of diag_kernel from its first corner q: OW, the W
  * neighbour's distance (1, or 0 where the W weight is 0), is a constant so
  * that the neighbour's load takes the first's address plus an offset. */
@@ -314,33 +328,20 @@ __global__ void __launch_bounds__(kTileW *kTileH, kDiagBlocks)
   const int n0 = s.in_shape[0], n1 = s.in_shape[1], n2 = s.in_shape[2];
   const int64_t shp[3] = {n0, n1, n2};
   const int plane = n1 * n2;
-  bool hw_in = false;
-  int hw_off = 0, oh = 0; /* < plane < 2^31 */
-  bool ow = false;
-  float wt_h = 0.f, wt_w = 0.f;
-  {
-    const double x1 = vp_rs_clamp_coord(vp_rs_coord(s.M, 1, vp_rs_row_base(s.M, 1, 0.0, h), w));
-    const double x2 = vp_rs_clamp_coord(vp_rs_coord(s.M, 2, vp_rs_row_base(s.M, 2, 0.0, h), w));
-    const double f1 = floor(x1), f2 = floor(x2);
-    const double t1 = VP_RS_DADD(x1, -f1), t2 = VP_RS_DADD(x2, -f2);
-    if (fabs(f1) < kFastCoord && fabs(f2) < kFastCoord) {
-      const int i1 = (int)f1, i2 = (int)f2;
-      hw_in = i1 >= 0 && i1 + (t1 != 0.0) < n1 && i2 >= 0 && i2 + (t2 != 0.0) < n2;
-      hw_off = hw_in ? i1 * n2 + i2 : 0;
-      wt_h = (float)t1;
-      wt_w = (float)t2;
-      oh = wt_h != 0.0f ? n2 : 0;
-      ow = wt_w != 0.0f;
-    }
-  }
+  int i1 = 0, i2 = 0;
+  double t1 = 0.0, t2 = 0.0;
+  const bool hw_in = diag_axis(s.M, 1, 0.0, h, w, n1, i1, t1) &&
+                     diag_axis(s.M, 2, 0.0, h, w, n2, i2, t2);
+  const int hw_off = hw_in ? i1 * n2 + i2 : 0; /* < plane < 2^31 */
+  const float wt_h = (float)t1, wt_w = (float)t2;
+  const int oh = wt_h != 0.0f ? n2 : 0;
+  const bool ow = wt_w != 0.0f;
   for (int d0 = (int)blockIdx.y * kDiagDepths; d0 < D; d0 += (int)gridDim.y * kDiagDepths) {
     if (tid < kDiagDepths && d0 + tid < D) {
-      const double x0 =
-          vp_rs_clamp_coord(vp_rs_coord(s.M, 0, vp_rs_row_base(s.M, 0, (double)(d0 + tid), 0.0), 0.0));
-      const double f0 = floor(x0), t0 = VP_RS_DADD(x0, -f0);
-      const bool in = fabs(f0) < kFastCoord && f0 >= 0 && (int)f0 + (t0 != 0.0) < n0;
-      zt[tid] = make_int4(in ? (int)f0 * plane : -1, t0 != 0.0 ? plane : 0,
-                          __float_as_int((float)t0), 0);
+      int i0 = 0;
+      double t0 = 0.0;
+      const bool in = diag_axis(s.M, 0, d0 + tid, 0.0, 0.0, n0, i0, t0);
+      zt[tid] = make_int4(in ? i0 * plane : -1, t0 != 0.0 ? plane : 0, __float_as_int((float)t0), 0);
     }
     __syncthreads();
     const int nd = D - d0 < kDiagDepths ? D - d0 : kDiagDepths;
@@ -443,11 +444,6 @@ bool fast_fits(const vp_resample_desc &s) {
          s.in_shape[1] * s.in_shape[2] < (int64_t)1 << 31 && tiles < (int64_t)1 << 31;
 }
 
-/* Whether sample s's map is axis-aligned (diag_kernel's case). */
-bool is_diag(const vp_resample_desc &s) {
-  return s.M[1] == 0 && s.M[2] == 0 && s.M[4] == 0 && s.M[6] == 0 && s.M[8] == 0 && s.M[9] == 0;
-}
-
 /* Launches one kernel over the m (<= kFastSamples) samples ds[0..m): diag_kernel when
  * diag, else fast_kernel. */
 vp_status fast_group(const vp_resample_desc *const *ds, int m, bool diag, vp_dtype in,
@@ -516,7 +512,7 @@ vp_status fast_run(const vp_resample_desc *d, int64_t n, vp_dtype in, vp_dtype o
     const vp_resample_desc *group[kFastSamples];
     int m = 0;
     for (int64_t i = 0; i < n; i++) {
-      if (diag_ok && is_diag(d[i]) != diag) continue;
+      if (diag_ok && (vp_rs_axis_aligned(d[i].M) != 0) != diag) continue;
       group[m++] = &d[i];
       if (m == kFastSamples) {
         VP_TRY(fast_group(group, m, diag, in, out, interp, border, st));

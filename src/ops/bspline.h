@@ -187,9 +187,8 @@ VP_HD int vp_bspline_plan_make(const vp_resample_desc *s, int border, vp_bspline
     if (s->in_shape[a] + 2 * VP_BSPLINE_PAD >= ((int64_t)1 << 31) ||
         s->out_shape[a] >= ((int64_t)1 << 31))
       return 0;
-    for (int b = 0; b < 3; b++)
-      if (b != a && s->M[a * 4 + b] != 0.0) return 0;
   }
+  if (!vp_rs_axis_aligned(s->M)) return 0;
   int need[3], nn = 0;
   for (int a = 0; a < 3; a++) {
     const int ident =

@@ -116,6 +116,15 @@ VP_HD void vp_rs_disp(const vp_disp_grid *g, double od, double oh, double ow, do
   }
 }
 
+/* Whether M is axis-aligned: each output axis' coordinate depends on that
+ * axis alone (the 3 x 3 part's off-diagonal terms are zero). */
+VP_HD int vp_rs_axis_aligned(const double *M) {
+  for (int a = 0; a < 3; a++)
+    for (int b = 0; b < 3; b++)
+      if (b != a && M[a * 4 + b] != 0.0) return 0;
+  return 1;
+}
+
 /* The point (p0, p1, p2) under M, row by row in the order above. */
 VP_HD void vp_rs_apply_matrix(const double *M, double p0, double p1, double p2, double x[3]) {
   for (int a = 0; a < 3; a++) x[a] = vp_rs_coord(M, a, vp_rs_row_base(M, a, p0, p1), p2);
